@@ -1,0 +1,11 @@
+import { defineConfig } from "vitest/config"
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    // integration suites share one PostgreSQL server and one Kafka broker: keep files sequential on 2 cores
+    fileParallelism: false
+  }
+})
