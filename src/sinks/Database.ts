@@ -1,0 +1,68 @@
+/**
+ * The PostgreSQL connection pool and the schema migrations, run at start.
+ *
+ * Migrations are the numbered `.sql` files in `migrations/` (`0001_name.sql`), applied in
+ * order by Effect's migrator, which records them and takes a lock so that two engines
+ * starting at once do not race.
+ */
+import { NodeServices } from "@effect/platform-node"
+import { PgClient, PgMigrator } from "@effect/sql-pg"
+import { Effect, FileSystem, Layer, Path, Redacted } from "effect"
+import { SqlClient } from "effect/sql"
+import type { Migrator } from "effect/sql"
+import { fileURLToPath } from "node:url"
+
+/** `migrations/` beside `src/` and `dist/`, wherever the package is installed. */
+export const migrationsDir = fileURLToPath(new URL("../../migrations", import.meta.url))
+
+/**
+ * The statements of a migration file. sql-pg speaks only the extended protocol, which takes
+ * one statement at a time; so a migration's statements end with `;` at the end of a line,
+ * and `$$`-quoted bodies (DO blocks, functions) may hold semicolons of their own.
+ */
+export const splitStatements = (text: string): ReadonlyArray<string> => {
+  const statements: Array<string> = []
+  let current: Array<string> = []
+  let inDollarQuote = false
+  for (const line of text.split("\n")) {
+    if (current.length === 0 && /^\s*(--.*)?$/.test(line)) continue
+    current.push(line)
+    inDollarQuote = (line.split("$$").length - 1) % 2 === 1 ? !inDollarQuote : inDollarQuote
+    if (!inDollarQuote && /;\s*(--.*)?$/.test(line)) {
+      statements.push(current.join("\n"))
+      current = []
+    }
+  }
+  if (current.some((line) => !/^\s*(--.*)?$/.test(line))) statements.push(current.join("\n"))
+  return statements
+}
+
+const fromSqlDir = (dir: string): Migrator.Loader<FileSystem.FileSystem | Path.Path> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const migrations: Array<Migrator.ResolvedMigration> = []
+    for (const file of (yield* fs.readDirectory(dir)).sort()) {
+      const match = /^(\d+)_(.+)\.sql$/.exec(file)
+      if (!match) continue
+      const text = yield* fs.readFileString(path.join(dir, file))
+      const statements = splitStatements(text)
+      migrations.push([Number(match[1]), match[2]!, Effect.succeed(SqlClient.SqlClient.use((sql) =>
+        Effect.forEach(statements, (statement) => sql.unsafe(statement), { discard: true })
+      ))])
+    }
+    return migrations
+  }).pipe(Effect.mapError((cause) =>
+    new PgMigrator.MigrationError({ kind: "ImportError", message: `cannot read migrations in ${dir}`, cause })
+  ))
+
+/** A pool on `url`; small, because the engine writes from one fiber and reads dimensions from another. */
+export const clientLayer = (url: string, maxConnections = 4) =>
+  PgClient.layer({ url: Redacted.make(url), maxConnections, applicationName: "insights-engine" })
+
+/** Runs every pending migration, then provides the client. */
+export const layer = (url: string, maxConnections = 4) =>
+  PgMigrator.layer({ loader: fromSqlDir(migrationsDir), table: "insights_migrations" }).pipe(
+    Layer.provide(NodeServices.layer),
+    Layer.provideMerge(clientLayer(url, maxConnections))
+  )
