@@ -30,7 +30,7 @@ CREATE TABLE shop.checkout_attribution (
   product_id          text NOT NULL,
   quantity            integer NOT NULL,
   shipping_cost       numeric(12,2) NOT NULL,
-  discount            numeric(8,6) NOT NULL,
+  discount            numeric NOT NULL,
   payment_method      text,
   payment_status      text NOT NULL,
   payment_description text,

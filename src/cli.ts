@@ -1,0 +1,156 @@
+#!/usr/bin/env node
+/**
+ * `insights <command>`: one entry point for the daemon and the batch tools (SPEC §9).
+ * Flags are parsed by Node's `util.parseArgs` (strict: an unknown flag is an error); wrong
+ * usage prints one line and exits 2.
+ */
+import { Effect, Layer } from "effect"
+import * as fs from "node:fs"
+import { parseArgs, type ParseArgsConfig } from "node:util"
+import { EngineConfig } from "./config.ts"
+import * as CommandDatabase from "./commands/Database.ts"
+import * as Generate from "./commands/Generate.ts"
+import { loadDims } from "./commands/LoadDims.ts"
+import { replay } from "./commands/Replay.ts"
+import * as Dimensions from "./jobs/Dimensions.ts"
+import { daemon } from "./main.ts"
+import { runMain, UsageError } from "./Process.ts"
+
+interface Command {
+  readonly summary: string
+  readonly usage: string
+  readonly options: NonNullable<ParseArgsConfig["options"]>
+  readonly run: (flags: Record<string, string | boolean | undefined>, positionals: ReadonlyArray<string>) => Effect.Effect<unknown, unknown>
+  /** takes bare words after its flags (e.g. `--to files DIR`) */
+  readonly positionals?: boolean
+}
+
+const requireFile = (flag: string, path: string | boolean | undefined): string | undefined => {
+  if (path === undefined) return undefined
+  if (typeof path !== "string" || path === "") throw new UsageError(`--${flag} needs a file`)
+  if (!fs.existsSync(path)) throw new UsageError(`--${flag}: no such file: ${path}`)
+  return path
+}
+
+const withDatabase = <A, E, R>(f: (config: EngineConfig) => Effect.Effect<A, E, R>) =>
+  Effect.gen(function*() {
+    const config = yield* EngineConfig
+    return yield* f(config).pipe(
+      Effect.provide(Layer.provideMerge(Dimensions.layer(config.dimensionRefreshMs), CommandDatabase.layer(config)))
+    )
+  }).pipe(Effect.scoped)
+
+const commands: Record<string, Command> = {
+  run: {
+    summary: "run the daemon (what `node dist/main.js` runs)",
+    usage: "insights run\n\nReads DATABASE_URL, KAFKA_BROKERS, HTTP_PORT and the other settings from the environment (see README).",
+    options: {},
+    run: () => daemon
+  },
+  "load-dims": {
+    summary: "upsert the users and products dimensions from CSV files",
+    usage: "insights load-dims --users FILE --products FILE\n\nCSV with a header row; columns matched case-insensitively; user_id / product_id required.",
+    options: { users: { type: "string" }, products: { type: "string" } },
+    run: (flags) => {
+      const users = requireFile("users", flags["users"])
+      const products = requireFile("products", flags["products"])
+      if (users === undefined && products === undefined) throw new UsageError("load-dims needs --users FILE and/or --products FILE")
+      return withDatabase(() => loadDims({ users, products }))
+    }
+  },
+  generate: {
+    summary: "the synthetic store: users/products CSVs and a stream of clicks and checkouts to files or Kafka",
+    usage: "insights generate --to files DIR|kafka [--rate N|max] [--seed S] [--count N | --duration SECONDS] [--format engine|flink] [--start ISO]\n\n" +
+      "Same seed, same events. Files are kcat format (key<TAB>value): DIR/clicks.txt, DIR/checkouts.txt, plus DIR/Users.csv and DIR/Products.csv.",
+    options: {
+      to: { type: "string" }, rate: { type: "string" }, seed: { type: "string" }, count: { type: "string" },
+      duration: { type: "string" }, format: { type: "string" }, start: { type: "string" }
+    },
+    positionals: true,
+    run: (flags, positionals) => {
+      const positive = (flag: string): number | undefined => {
+        const v = flags[flag]
+        if (v === undefined) return undefined
+        const n = Number(v)
+        if (typeof v !== "string" || !Number.isFinite(n) || n <= 0) throw new UsageError(`--${flag} must be a positive number, got ${String(v)}`)
+        return n
+      }
+      const rate = flags["rate"] === "max" ? "max" as const : positive("rate") ?? 100
+      const format = flags["format"] ?? "engine"
+      if (format !== "engine" && format !== "flink") throw new UsageError(`--format must be engine or flink, got ${String(format)}`)
+      const start = flags["start"] === undefined ? undefined : Date.parse(String(flags["start"]))
+      if (start !== undefined && Number.isNaN(start)) throw new UsageError(`--start must be an ISO timestamp, got ${String(flags["start"])}`)
+      const options: Generate.GenerateOptions = {
+        seed: flags["seed"] === undefined ? 1 : Math.trunc(Number(flags["seed"])),
+        rate, count: positive("count"), durationMs: (positive("duration") ?? NaN) * 1000 || undefined, format, start
+      }
+      if (!Number.isFinite(options.seed)) throw new UsageError(`--seed must be an integer, got ${String(flags["seed"])}`)
+      const to = flags["to"]
+      if (to === "kafka") throw new UsageError("generate --to kafka is not available in this version")
+      if (typeof to !== "string" || !to.startsWith("files")) throw new UsageError("generate needs --to files DIR or --to kafka")
+      const dir = to === "files" ? positionals[0] : to.slice("files".length).replace(/^[=:]/, "")
+      if (dir === undefined || dir === "") throw new UsageError("generate --to files needs a directory: --to files DIR")
+      return Generate.toFiles(dir, options)
+    }
+  },
+  replay: {
+    summary: "run the pipeline over kcat-format files and exit when every row is written",
+    usage: "insights replay --clicks FILE --checkouts FILE [--users FILE --products FILE]\n\n" +
+      "One message a line, `key<TAB>value` or a bare value (as `kcat -C -K'\\t'` writes them).\n" +
+      "Each file is one partition; end of input is end of time, so every checkout is written before exit.",
+    options: { clicks: { type: "string" }, checkouts: { type: "string" }, users: { type: "string" }, products: { type: "string" } },
+    run: (flags) => {
+      const clicks = requireFile("clicks", flags["clicks"])
+      const checkouts = requireFile("checkouts", flags["checkouts"])
+      const users = requireFile("users", flags["users"])
+      const products = requireFile("products", flags["products"])
+      if (clicks === undefined && checkouts === undefined) throw new UsageError("replay needs --clicks FILE and/or --checkouts FILE")
+      return withDatabase((config) =>
+        Effect.gen(function*() {
+          if (users !== undefined || products !== undefined) yield* loadDims({ users, products })
+          yield* replay(config, { clicks, checkouts })
+        }))
+    }
+  }
+}
+
+const NOT_YET: Record<string, string> = {
+  export: "the midnight export of one day to the lake, by hand (arrives with the data lake)",
+  query: "DuckDB over the lake (arrives with the data lake)"
+}
+
+const mainHelp = () =>
+  [
+    "insights: real-time e-commerce insights engine",
+    "",
+    "usage: insights <command> [flags]    (insights <command> --help for its flags)",
+    "",
+    ...Object.entries(commands).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`),
+    ...Object.entries(NOT_YET).filter(([name]) => !(name in commands)).map(([name, s]) => `  ${name.padEnd(10)} ${s} [not available yet]`),
+    ""
+  ].join("\n")
+
+export const cli = (argv: ReadonlyArray<string>): Effect.Effect<unknown, unknown> =>
+  Effect.suspend(() => {
+    const [name, ...rest] = argv
+    if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+      return Effect.sync(() => process.stdout.write(mainHelp() + "\n"))
+    }
+    const command = commands[name]
+    if (command === undefined) {
+      if (name in NOT_YET) throw new UsageError(`${name} is not available in this version`)
+      throw new UsageError(`unknown command "${name}" (try insights --help)`)
+    }
+    let values: Record<string, string | boolean | undefined>
+    let positionals: Array<string>
+    try {
+      ;({ values, positionals } = parseArgs({ args: [...rest], options: { ...command.options, help: { type: "boolean", short: "h" } }, strict: true, allowPositionals: true }))
+    } catch (e) {
+      throw new UsageError(`${name}: ${(e as Error).message.split("\n")[0]}`)
+    }
+    if (values["help"]) return Effect.sync(() => process.stdout.write(`usage: ${command.usage}\n`))
+    if (positionals.length > 0 && !command.positionals) throw new UsageError(`${name}: unexpected argument "${positionals[0]}"`)
+    return command.run(values, positionals)
+  }).pipe(Effect.catchDefect((defect) => defect instanceof UsageError ? Effect.fail(defect) : Effect.die(defect)))
+
+runMain(cli(process.argv.slice(2)))

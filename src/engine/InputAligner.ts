@@ -1,0 +1,104 @@
+/**
+ * Orders records across input partitions by event time, as Kafka Streams picks the partition
+ * whose head record is oldest. Each partition's own order is kept; among partitions the head
+ * with the smallest event time goes first (ties to the partition registered first).
+ *
+ * With `waitForAll` (bounded inputs: files) a record is released only when every partition
+ * that has not ended has something buffered, so the released sequence, and with it every
+ * watermark and every late/on-time decision, depends only on the input, never on how fast each
+ * file was read. Without it (unbounded inputs: Kafka) whatever is buffered is released in
+ * event-time order and an empty partition is left to the watermark's idleness rule.
+ *
+ * A record without an event time (a message that failed to decode) is released as soon as it
+ * reaches the head of its partition.
+ */
+
+export interface Aligned<R> {
+  readonly partition: number
+  readonly record: R
+}
+
+interface Lane<R> {
+  readonly index: number
+  items: Array<R>
+  head: number
+  /** no record will ever be added */
+  ended: boolean
+  /** the end was released to the consumer */
+  endReleased: boolean
+}
+
+export class InputAligner<R> {
+  private readonly lanes: Array<Lane<R>> = []
+
+  constructor(
+    private readonly eventTime: (record: R) => number | undefined,
+    private readonly waitForAll: boolean
+  ) {}
+
+  /** Adds a partition and returns its index. */
+  addPartition(): number {
+    const index = this.lanes.length
+    this.lanes.push({ index, items: [], head: 0, ended: false, endReleased: false })
+    return index
+  }
+
+  push(partition: number, records: ReadonlyArray<R>): void {
+    const lane = this.lanes[partition]!
+    if (lane.head > 0 && lane.head === lane.items.length) {
+      lane.items = []
+      lane.head = 0
+    }
+    for (let i = 0; i < records.length; i++) lane.items.push(records[i]!)
+  }
+
+  end(partition: number): void {
+    this.lanes[partition]!.ended = true
+  }
+
+  /** Partitions that must be read before anything more can be released (bounded mode). */
+  starving(): Array<number> {
+    const out: Array<number> = []
+    for (const lane of this.lanes) if (!lane.ended && lane.head === lane.items.length) out.push(lane.index)
+    return out
+  }
+
+  buffered(partition: number): number {
+    const lane = this.lanes[partition]!
+    return lane.items.length - lane.head
+  }
+
+  /**
+   * Releases records in order, calling `emit` for each and `onEnd` once per partition whose
+   * input ended and was fully released.
+   */
+  drain(emit: (partition: number, record: R) => void, onEnd: (partition: number) => void): void {
+    const lanes = this.lanes
+    for (;;) {
+      let best: Lane<R> | undefined
+      let bestTime = Infinity
+      let blocked = false
+      for (let i = 0; i < lanes.length; i++) {
+        const lane = lanes[i]!
+        if (lane.head === lane.items.length) {
+          if (lane.ended) {
+            if (!lane.endReleased) { lane.endReleased = true; onEnd(lane.index) }
+            continue
+          }
+          if (this.waitForAll) blocked = true
+          continue
+        }
+        const t = this.eventTime(lane.items[lane.head]!)
+        if (t === undefined) {
+          // undecodable: no time to order by, let it through now
+          emit(lane.index, lane.items[lane.head++]!)
+          i--
+          continue
+        }
+        if (best === undefined || t < bestTime) { best = lane; bestTime = t }
+      }
+      if (blocked || best === undefined) return
+      emit(best.index, best.items[best.head++]!)
+    }
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * A first-match interval join between a *build* side, held in keyed state, and a *probe*
+ * side whose every element yields exactly one result once the watermark passes it.
+ *
+ * A build element b matches a probe p (same key) when b's match key is null or equals p's,
+ * `p.ts − before ≤ b.ts ≤ p.ts` (both ends inclusive) and b was not late. The result is the
+ * matching b with the smallest time, ties to the smallest id; or none.
+ *
+ * - An on-time probe waits for the watermark to pass its time (timer at p.ts + 1), when every
+ *   build element that can still arrive on time is in: its result is final.
+ * - A late probe is joined at once against what is still held, and flagged late.
+ * - A late build element joins nothing and is reported.
+ * - A build element is dropped once b.ts + before is below the watermark (timer).
+ * - Ids are remembered (builds while held, probes for `retention` after their time), so a
+ *   redelivered element changes nothing.
+ *
+ * Pure: no I/O and no clock; the key group calls it with the watermark and collects output.
+ */
+import type { KeyedOperator, OperatorContext } from "./KeyedState.ts"
+import type { Timer } from "./TimerQueue.ts"
+
+export interface JoinElement {
+  readonly id: string
+  /** event time, epoch ms */
+  readonly ts: number
+  /** null on the build side matches any probe */
+  readonly matchKey: string | null
+}
+
+export type JoinInput<B, P> =
+  | { readonly side: "build"; readonly element: B }
+  | { readonly side: "probe"; readonly element: P }
+
+export type JoinOutput<B, P> =
+  | { readonly _tag: "Joined"; readonly probe: P; readonly match: B | undefined; readonly late: boolean; readonly watermark: number }
+  | { readonly _tag: "LateBuild"; readonly build: B; readonly watermark: number }
+
+export interface JoinState<B, P> {
+  /** held build elements, in arrival order */
+  builds: Array<B>
+  /** on-time probes waiting for the watermark */
+  readonly pending: Map<string, P>
+  /** ids of probes already joined → their time, for dedup */
+  readonly joined: Map<string, number>
+}
+
+export interface IntervalJoinOptions {
+  /** how far before a probe a build element may be, in ms (both ends inclusive) */
+  readonly beforeMs: number
+  /** how long after its time a joined probe's id is remembered for dedup, in ms */
+  readonly retentionMs: number
+}
+
+const EMIT = 0
+const CLEANUP = 1
+const FORGET = 2
+
+/** The best match for `probe` among `builds`, or undefined. `heldAfter`: builds with ts + before below it are gone. */
+export const firstMatch = <B extends JoinElement>(
+  builds: ReadonlyArray<B>, probe: JoinElement, beforeMs: number, heldAfter: number
+): B | undefined => {
+  const from = probe.ts - beforeMs
+  let best: B | undefined
+  for (let i = 0; i < builds.length; i++) {
+    const b = builds[i]!
+    if (b.ts < from || b.ts > probe.ts) continue
+    if (b.matchKey !== null && b.matchKey !== probe.matchKey) continue
+    if (b.ts + beforeMs < heldAfter) continue
+    if (best === undefined || b.ts < best.ts || (b.ts === best.ts && b.id < best.id)) best = b
+  }
+  return best
+}
+
+export const make = <B extends JoinElement, P extends JoinElement>(
+  options: IntervalJoinOptions
+): KeyedOperator<JoinState<B, P>, JoinInput<B, P>, JoinOutput<B, P>> => {
+  const { beforeMs, retentionMs } = options
+
+  const onBuild = (state: JoinState<B, P>, b: B, ctx: OperatorContext<JoinOutput<B, P>>): void => {
+    for (let i = 0; i < state.builds.length; i++) if (state.builds[i]!.id === b.id) return // redelivered
+    if (b.ts < ctx.watermark) {
+      ctx.emit({ _tag: "LateBuild", build: b, watermark: ctx.watermark })
+      return
+    }
+    state.builds.push(b)
+    ctx.registerTimer(b.ts + beforeMs + 1, CLEANUP)
+  }
+
+  const onProbe = (state: JoinState<B, P>, p: P, ctx: OperatorContext<JoinOutput<B, P>>): void => {
+    if (state.pending.has(p.id) || state.joined.has(p.id)) return // redelivered
+    if (p.ts < ctx.watermark) {
+      ctx.emit({ _tag: "Joined", probe: p, match: firstMatch(state.builds, p, beforeMs, ctx.watermark), late: true, watermark: ctx.watermark })
+      remember(state, p, ctx)
+      return
+    }
+    state.pending.set(p.id, p)
+    ctx.registerTimer(p.ts + 1, EMIT)
+  }
+
+  const remember = (state: JoinState<B, P>, p: P, ctx: OperatorContext<JoinOutput<B, P>>): void => {
+    state.joined.set(p.id, p.ts)
+    ctx.registerTimer(p.ts + retentionMs + 1, FORGET)
+  }
+
+  return {
+    create: () => ({ builds: [], pending: new Map(), joined: new Map() }),
+    onElement: (state, input, ctx) => input.side === "build" ? onBuild(state, input.element, ctx) : onProbe(state, input.element, ctx),
+    // A timer acts as of its own time, not the (possibly far later) watermark that fired it:
+    // a jump of the watermark fires timers in time order, and each must see the state as it
+    // was at its time, or an early cleanup would hide builds from a later emission.
+    onTimer: (state, timer: Timer, ctx) => {
+      const t = timer.time
+      if (timer.namespace === EMIT) {
+        for (const p of state.pending.values()) {
+          if (p.ts >= t) continue
+          state.pending.delete(p.id)
+          ctx.emit({ _tag: "Joined", probe: p, match: firstMatch(state.builds, p, beforeMs, -Infinity), late: false, watermark: ctx.watermark })
+          remember(state, p, ctx)
+        }
+      } else if (timer.namespace === CLEANUP) {
+        if (state.builds.some((b) => b.ts + beforeMs < t)) state.builds = state.builds.filter((b) => b.ts + beforeMs >= t)
+      } else if (timer.namespace === FORGET) {
+        for (const [id, ts] of state.joined) if (ts + retentionMs < t) state.joined.delete(id)
+      }
+    },
+    isEmpty: (state) => state.builds.length === 0 && state.pending.size === 0 && state.joined.size === 0,
+    measure: (state) => [state.builds.length, state.pending.size]
+  }
+}

@@ -1,0 +1,278 @@
+/**
+ * Runs a keyed job over a source into a sink: the dataflow of ARCHITECTURE.md.
+ *
+ *   source ─► decode ─► align by event time ─► watermark (late or not) ─► key groups ─► sink
+ *
+ * Work moves in batches: a batch of messages is decoded and aligned with plain loops, the
+ * key groups process their share in one call each, and the outputs are buffered until
+ * `flushRows` or `flushIntervalMs`, then handed, with the positions they cover, to the sink
+ * fiber through a bounded queue: a slow sink slows reading, it never grows a buffer.
+ *
+ * Processing time is read only from `Clock`, so `TestClock` drives idleness and flushes.
+ */
+import { Cause, Clock, Duration, Effect, Fiber, Queue, Schedule, Stream } from "effect"
+import type { Scope } from "effect"
+import { InputAligner } from "./InputAligner.ts"
+import { type KeyedInput, type KeyedOperator, makeActors } from "./KeyedState.ts"
+import { RunnerStats } from "./RunnerStats.ts"
+import type { Envelope, PartitionRef, Position, Source, SourceEvent } from "./Source.ts"
+import { partitionId } from "./Source.ts"
+import { type PartitionState, WatermarkTracker } from "./Watermark.ts"
+
+/** A decoded message: routed by `key`, ordered by `ts`. */
+export interface Decoded<I> {
+  readonly key: string
+  readonly ts: number
+  readonly input: I
+}
+
+/** A message that is not a valid event, with the reason in words. */
+export interface Rejected {
+  readonly envelope: Envelope
+  readonly error: string
+}
+
+export interface Job<S, I, O> {
+  /** A message to a keyed, timed input, or the reason it is not one. */
+  readonly decode: (envelope: Envelope) => Decoded<I> | string
+  readonly operator: KeyedOperator<S, I, O>
+}
+
+/** What the sink writes in one transaction. */
+export interface SinkBatch<O> {
+  readonly outputs: ReadonlyArray<O>
+  readonly rejected: ReadonlyArray<Rejected>
+  /** every partition touched since the last batch, with its next offset */
+  readonly positions: ReadonlyArray<Position>
+  readonly watermark: number
+}
+
+export interface Sink<O, E> {
+  readonly write: (batch: SinkBatch<O>) => Effect.Effect<void, E>
+}
+
+export interface RunnerOptions {
+  /** W */
+  readonly outOfOrdernessMs: number
+  /** I */
+  readonly idleTimeoutMs: number
+  readonly keyGroups: number
+  /** hand outputs to the sink once this many are buffered */
+  readonly flushRows: number
+  /** ... or once this much processing time has passed */
+  readonly flushIntervalMs: number
+  /** how often idleness and flushes are checked without input */
+  readonly tickMs: number
+  /** batches waiting for the sink before reading pauses */
+  readonly sinkQueueCapacity: number
+  /** restored state of the event-time clock */
+  readonly restoredWatermark?: number
+}
+
+export const defaultRunnerOptions: RunnerOptions = {
+  outOfOrdernessMs: 15_000,
+  idleTimeoutMs: 30_000,
+  keyGroups: 1,
+  flushRows: 5_000,
+  flushIntervalMs: 250,
+  tickMs: 1_000,
+  sinkQueueCapacity: 2
+}
+
+/** A message on its way through the aligner: decoded, or rejected with a reason. */
+interface Item<I> {
+  readonly envelope: Envelope
+  readonly decoded: Decoded<I> | undefined
+  readonly error: string | undefined
+}
+
+interface Lane {
+  readonly ref: PartitionRef
+  readonly index: number
+  readonly watermark: PartitionState
+  nextOffset: number
+  dirty: boolean
+}
+
+/**
+ * Runs `job` until a bounded source ends (then the watermark goes to +∞ and everything is
+ * written) or, for an unbounded source, until interrupted; in both cases what was processed
+ * is written and committed before the effect completes.
+ */
+export const run = <S, I, O, ESource, ESink>(options: {
+  readonly source: Source<ESource>
+  readonly job: Job<S, I, O>
+  readonly sink: Sink<O, ESink>
+  readonly options?: Partial<RunnerOptions>
+  readonly stats?: RunnerStats
+}): Effect.Effect<RunnerStats, ESource | ESink, Scope.Scope> =>
+  Effect.gen(function*() {
+    const opts: RunnerOptions = { ...defaultRunnerOptions, ...options.options }
+    const { source, job, sink } = options
+    const stats = options.stats ?? new RunnerStats()
+    const tracker = new WatermarkTracker({ outOfOrdernessMs: opts.outOfOrdernessMs, idleTimeoutMs: opts.idleTimeoutMs })
+    if (opts.restoredWatermark !== undefined) tracker.restore(opts.restoredWatermark, opts.restoredWatermark)
+    const aligner = new InputAligner<Item<I>>((item) => item.decoded?.ts, source._tag === "Bounded")
+    const actors = yield* makeActors(job.operator, opts.keyGroups)
+    stats.attach({ tracker, actors })
+
+    const lanes = new Map<string, Lane>()
+    const laneByIndex: Array<Lane> = []
+    const laneFor = (ref: PartitionRef, now: number): Lane => {
+      const id = partitionId(ref)
+      let lane = lanes.get(id)
+      if (lane === undefined) {
+        const index = aligner.addPartition()
+        lane = { ref, index, watermark: tracker.register(id, now), nextOffset: 0, dirty: false }
+        lanes.set(id, lane)
+        laneByIndex[index] = lane
+        stats.partition(id, ref)
+      }
+      return lane
+    }
+
+    // ---- sink fiber: one transaction per batch, in order, then the source's commit
+    const sinkQueue = yield* Queue.bounded<SinkBatch<O>, Cause.Done>(opts.sinkQueueCapacity)
+    const sinkFiber = yield* Effect.forkScoped(
+      Stream.fromQueue(sinkQueue).pipe(Stream.runForEach((batch) =>
+        Effect.gen(function*() {
+          const started = yield* Clock.currentTimeMillis
+          yield* sink.write(batch)
+          const finished = yield* Clock.currentTimeMillis
+          stats.recordSinkWrite(batch.outputs.length + batch.rejected.length, finished - started, finished)
+          if (source._tag === "Unbounded") yield* source.commit(batch.positions)
+        })))
+    )
+
+    // ---- output buffer
+    let outputs: Array<O> = []
+    let rejected: Array<Rejected> = []
+    let lastFlush = yield* Clock.currentTimeMillis
+    let actorsWatermark = -Infinity
+
+    const flush = (now: number) =>
+      Effect.suspend(() => {
+        lastFlush = now
+        const positions: Array<Position> = []
+        for (const lane of lanes.values()) {
+          if (!lane.dirty) continue
+          lane.dirty = false
+          positions.push({ topic: lane.ref.topic, partition: lane.ref.partition, nextOffset: lane.nextOffset })
+        }
+        if (outputs.length === 0 && rejected.length === 0 && positions.length === 0) return Effect.void
+        const batch: SinkBatch<O> = { outputs, rejected, positions, watermark: tracker.value }
+        outputs = []
+        rejected = []
+        return Queue.offer(sinkQueue, batch)
+      })
+
+    const maybeFlush = (now: number) =>
+      outputs.length + rejected.length >= opts.flushRows || now - lastFlush >= opts.flushIntervalMs ? flush(now) : Effect.void
+
+    // ---- the hot path: release aligned items, judge them against the watermark, process
+    let inputs: Array<KeyedInput<I>> = []
+    let now = 0
+    const onRelease = (index: number, item: Item<I>): void => {
+      const lane = laneByIndex[index]!
+      const decoded = item.decoded
+      if (decoded === undefined) {
+        rejected.push({ envelope: item.envelope, error: item.error! })
+      } else {
+        // judged against the watermark before this event moves it (its own time never makes it late)
+        inputs.push({ key: decoded.key, input: decoded.input, watermark: tracker.value })
+        const p = lane.watermark
+        if (decoded.ts > p.maxEventTime) {
+          tracker.observe(p, decoded.ts, now)
+          tracker.current(now)
+        } else p.lastActivity = now
+      }
+      lane.nextOffset = item.envelope.offset + 1
+      lane.dirty = true
+    }
+    const onEnd = (index: number): void => {
+      tracker.end(laneByIndex[index]!.watermark)
+    }
+
+    const process = Effect.gen(function*() {
+      now = yield* Clock.currentTimeMillis
+      aligner.drain(onRelease, onEnd)
+      const wm = tracker.current(now)
+      if (inputs.length > 0 || wm > actorsWatermark) {
+        const batch = inputs
+        inputs = []
+        actorsWatermark = wm
+        const out = yield* actors.process(batch, wm)
+        for (let i = 0; i < out.length; i++) outputs.push(out[i]!)
+      }
+      stats.recordWatermark(wm)
+      yield* maybeFlush(now)
+    })
+
+    const decodeAll = (records: ReadonlyArray<Envelope>): Array<Item<I>> => {
+      const items: Array<Item<I>> = new Array(records.length)
+      for (let i = 0; i < records.length; i++) {
+        const envelope = records[i]!
+        const decoded = job.decode(envelope)
+        items[i] = typeof decoded === "string"
+          ? { envelope, decoded: undefined, error: decoded }
+          : { envelope, decoded, error: undefined }
+      }
+      return items
+    }
+
+    const accept = (event: SourceEvent, at: number): void => {
+      switch (event._tag) {
+        case "Records": {
+          const lane = laneFor(event, at)
+          tracker.setBacklog(lane.watermark, event.backlog)
+          if (event.records.length > 0) lane.watermark.lastActivity = at
+          stats.recordRead(lane.ref, event, at)
+          aligner.push(lane.index, decodeAll(event.records))
+          break
+        }
+        case "End":
+          aligner.end(laneFor(event, at).index)
+          break
+        case "Assigned":
+          for (const ref of event.partitions) laneFor(ref, at)
+          break
+        case "Revoked":
+          // state of revoked users stays until its timers clean it; positions stop moving
+          for (const ref of event.partitions) tracker.unregister(partitionId(ref))
+          break
+      }
+    }
+
+    const finish = Effect.gen(function*() {
+      yield* process
+      yield* flush(yield* Clock.currentTimeMillis)
+      yield* Queue.end(sinkQueue)
+      yield* Fiber.join(sinkFiber)
+    })
+
+    if (source._tag === "Bounded") {
+      source.partitions.forEach((ref) => laneFor(ref, 0)) // lane index = the source's partition index
+      for (let starving = aligner.starving(); starving.length > 0; starving = aligner.starving()) {
+        const pulled = yield* Effect.forEach(starving, source.pull, { concurrency: "unbounded" })
+        const at = yield* Clock.currentTimeMillis
+        for (const event of pulled) accept(event, at)
+        yield* process
+      }
+      // End of input is end of time: every partition ended, the watermark is +∞.
+      yield* finish
+      return stats
+    }
+
+    // Unbounded: until the stream ends or the fiber is interrupted; either way, what was
+    // processed is written and its positions committed. A step is never cut in half.
+    const ticks = Stream.fromSchedule(Schedule.spaced(Duration.millis(opts.tickMs))).pipe(Stream.map(() => undefined))
+    const events: Stream.Stream<SourceEvent | undefined, ESource> = Stream.merge(source.events, ticks, { haltStrategy: "left" })
+    const loop = events.pipe(Stream.runForEach((event) =>
+      Effect.uninterruptible(Effect.gen(function*() {
+        if (event !== undefined) accept(event, yield* Clock.currentTimeMillis)
+        yield* process
+      }))))
+    yield* Effect.onInterrupt(loop, () => finish.pipe(Effect.ignore))
+    yield* finish
+    return stats
+  })

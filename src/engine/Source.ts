@@ -1,0 +1,84 @@
+/**
+ * The input port: where messages come from, partition by partition, and how the engine says
+ * "written up to here". Adapters (Kafka, files, the generator, in-memory) live in `sources/`.
+ *
+ * A *bounded* source (files) is pulled partition by partition, so the engine reads exactly
+ * the partition it needs next and memory stays flat however the files are skewed. An
+ * *unbounded* source (Kafka, the generator) pushes batches as they arrive.
+ */
+import type { Effect, Stream } from "effect"
+
+/** One message as read: its coordinates and its bytes as text. */
+export interface Envelope {
+  readonly topic: string
+  readonly partition: number
+  readonly offset: number
+  readonly key: string | null
+  readonly value: string
+}
+
+export interface PartitionRef {
+  readonly topic: string
+  readonly partition: number
+}
+
+export const partitionId = (p: PartitionRef): string => `${p.topic}/${p.partition}`
+
+/** Records read from one partition; `backlog`: more is already waiting to be read. */
+export interface Records {
+  readonly _tag: "Records"
+  readonly topic: string
+  readonly partition: number
+  readonly records: ReadonlyArray<Envelope>
+  readonly backlog: boolean
+  /** the partition's end offset when known (lag = highWatermark − next offset) */
+  readonly highWatermark?: number
+}
+
+/** A bounded partition has no more records. */
+export interface End {
+  readonly _tag: "End"
+  readonly topic: string
+  readonly partition: number
+}
+
+/** The partitions this process reads changed (Kafka group rebalance). */
+export interface Assigned {
+  readonly _tag: "Assigned"
+  readonly partitions: ReadonlyArray<PartitionRef>
+}
+
+export interface Revoked {
+  readonly _tag: "Revoked"
+  readonly partitions: ReadonlyArray<PartitionRef>
+}
+
+export type SourceEvent = Records | End | Assigned | Revoked
+
+/** Where a partition has been consumed up to: the next offset to read. */
+export interface Position {
+  readonly topic: string
+  readonly partition: number
+  readonly nextOffset: number
+}
+
+export interface BoundedSource<E> {
+  readonly _tag: "Bounded"
+  readonly name: string
+  readonly partitions: ReadonlyArray<PartitionRef>
+  /** The next records of partition `index` (of `partitions`), or its End. */
+  readonly pull: (index: number) => Effect.Effect<Records | End, E>
+}
+
+export interface UnboundedSource<E> {
+  readonly _tag: "Unbounded"
+  readonly name: string
+  /** Assigned/Revoked first, then records as they arrive. */
+  readonly events: Stream.Stream<SourceEvent, E>
+  /** Called after the sink has durably written everything up to `positions`. */
+  readonly commit: (positions: ReadonlyArray<Position>) => Effect.Effect<void>
+  /** Where to start each partition; called once per assignment with the stored positions. */
+  readonly seek?: (positions: ReadonlyArray<Position>) => Effect.Effect<void>
+}
+
+export type Source<E> = BoundedSource<E> | UnboundedSource<E>
