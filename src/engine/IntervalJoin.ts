@@ -6,8 +6,11 @@
  * `p.ts − before ≤ b.ts ≤ p.ts` (both ends inclusive) and b was not late. The result is the
  * matching b with the smallest time, ties to the smallest id; or none.
  *
- * - An on-time probe waits for the watermark to pass its time (timer at p.ts + 1), when every
- *   build element that can still arrive on time is in: its result is final.
+ * - An on-time probe waits for the watermark to reach its time (SPEC §3), when every build
+ *   element that can still arrive on time is in: its result is final. (The one exception is a
+ *   build element at exactly the watermark, which SPEC §2 still calls on time: it arrives
+ *   after a probe of the same millisecond was written and joins later probes only. A
+ *   watermark parked at the largest event time of a quiet input is why the rule is "reaches".)
  * - A late probe is joined at once against what is still held, and flagged late.
  * - A late build element joins nothing and is reported.
  * - A build element is dropped once b.ts + before is below the watermark (timer).
@@ -94,7 +97,7 @@ export const make = <B extends JoinElement, P extends JoinElement>(
       return
     }
     state.pending.set(p.id, p)
-    ctx.registerTimer(p.ts + 1, EMIT)
+    ctx.registerTimer(p.ts, EMIT)
   }
 
   const remember = (state: JoinState<B, P>, p: P, ctx: OperatorContext<JoinOutput<B, P>>): void => {
@@ -112,7 +115,7 @@ export const make = <B extends JoinElement, P extends JoinElement>(
       const t = timer.time
       if (timer.namespace === EMIT) {
         for (const p of state.pending.values()) {
-          if (p.ts >= t) continue
+          if (p.ts > t) continue
           state.pending.delete(p.id)
           ctx.emit({ _tag: "Joined", probe: p, match: firstMatch(state.builds, p, beforeMs, -Infinity), late: false, watermark: ctx.watermark })
           remember(state, p, ctx)

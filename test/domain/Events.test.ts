@@ -1,0 +1,85 @@
+import { assert, describe, it } from "@effect/vitest"
+import { decodeCheckout, decodeClick, isDecodeFailure } from "../../src/domain/Events.ts"
+import { amounts } from "../../src/domain/Money.ts"
+import { parseTimestamp } from "../../src/domain/Timestamp.ts"
+
+const checkout = (overrides: Record<string, unknown> = {}) => JSON.stringify({
+  checkout_id: "k1", user_id: "u1", product_id: "p1", quantity: 2, shipping_cost: 4.5, discount: 0.1,
+  payment_method: "Visa", payment_status: "Success", payment_description: "None", shipping_address: "1 Main St",
+  checkout_timestamp: "2026-11-23T10:00:00Z", ...overrides
+})
+
+const errorOf = (r: unknown): string => isDecodeFailure(r as never) ? (r as { error: string }).error : "decoded"
+
+describe("timestamps (SPEC §1)", () => {
+  it("reads ISO-8601 with Z or an offset, and the naive form as UTC", () => {
+    const utc = Date.UTC(2026, 10, 23, 10, 0, 0)
+    assert.strictEqual(parseTimestamp("2026-11-23T10:00:00Z"), utc)
+    assert.strictEqual(parseTimestamp("2026-11-23T12:00:00+02:00"), utc)
+    assert.strictEqual(parseTimestamp("2026-11-23T05:30:00-0430"), utc)
+    assert.strictEqual(parseTimestamp("2026-11-23 10:00:00"), utc)
+    assert.strictEqual(parseTimestamp("2026-11-23 10:00:00.123"), utc + 123)
+    assert.strictEqual(parseTimestamp("2026-11-23 10:00:00.123456"), utc + 123)
+  })
+  it("rejects what is not a timestamp", () => {
+    for (const bad of ["", "yesterday", "2026-11-23", "2026-13-01 00:00:00", "2026-02-30 00:00:00", "2026-11-23 25:00:00", "1700000000"]) {
+      assert.isUndefined(parseTimestamp(bad), bad)
+    }
+  })
+})
+
+describe("decoding events (SPEC §1)", () => {
+  it("decodes the Flink version's click JSON unchanged: no product_id or event_type, naive time, integer ids", () => {
+    const click = decodeClick(`{"click_id": 17, "user_id": 100001, "source": "Tiktok", "user_agent": "ua", "ip_address": "1.2.3.4", "click_timestamp": "2024-03-20 12:00:00.250"}`)
+    assert.deepStrictEqual(click, {
+      clickId: "17", userId: "100001", productId: null, source: "Tiktok", eventType: "click",
+      userAgent: "ua", ipAddress: "1.2.3.4", ts: Date.UTC(2024, 2, 20, 12, 0, 0, 250)
+    })
+  })
+  it("ignores unknown fields and keeps event_type", () => {
+    const click = decodeClick(`{"click_id":"c","user_id":"u","product_id":"p","source":"Google","event_type":"add_to_cart","extra":[1],"click_timestamp":"2026-01-01T00:00:00Z"}`)
+    assert.strictEqual(isDecodeFailure(click as never), false)
+    assert.strictEqual((click as { eventType: string }).eventType, "add_to_cart")
+  })
+  it("decodes a checkout", () => {
+    const k = decodeCheckout(checkout())
+    assert.strictEqual(isDecodeFailure(k as never), false)
+    assert.include(k, { checkoutId: "k1", quantity: 2, discount: 0.1, paymentStatus: "Success", ts: Date.UTC(2026, 10, 23, 10) })
+  })
+  it("says in words what is wrong with each class of bad message", () => {
+    const cases: Array<[string, string]> = [
+      ["", "empty message"],
+      ["   ", "empty message"],
+      ["{oops", "not JSON"],
+      ["[1,2]", "not a JSON object"],
+      ["42", "not a JSON object"],
+      ["null", "not a JSON object"],
+      [checkout({ checkout_id: undefined }), `Missing key at ["checkout_id"]`],
+      [checkout({ quantity: "2" }), `["quantity"]`],
+      [checkout({ quantity: 0 }), `greater than or equal to 1 at ["quantity"]`],
+      [checkout({ quantity: 1.5 }), `["quantity"]`],
+      [checkout({ discount: 1 }), `["discount"]`],
+      [checkout({ discount: -0.1 }), `["discount"]`],
+      [checkout({ shipping_cost: -1 }), `["shipping_cost"]`],
+      [checkout({ payment_status: "Pending" }), `["payment_status"]`],
+      [checkout({ checkout_timestamp: "soon" }), `["checkout_timestamp"]`],
+      [checkout({ user_id: 1.5 }), `["user_id"]`]
+    ]
+    for (const [input, expected] of cases) assert.include(errorOf(decodeCheckout(input)), expected, input)
+    assert.include(errorOf(decodeClick(`{"click_id":"c","user_id":"u","click_timestamp":"2026-01-01T00:00:00Z"}`)), `Missing key at ["source"]`)
+    assert.include(errorOf(decodeClick(`{"click_id":"c","user_id":"u","source":"x","event_type":"buy","click_timestamp":"2026-01-01T00:00:00Z"}`)), `["event_type"]`)
+  })
+})
+
+describe("money (SPEC §4)", () => {
+  it("total_amount = round(price × quantity × (1 − discount), 2), half away from zero, exactly", () => {
+    assert.strictEqual(amounts("19.99", 3, 0.15, 5.99, "0.1").totalAmount, "50.97")
+    assert.strictEqual(amounts("2.675", 1, 0, 0, "0").totalAmount, "2.68") // 2.675 is 2.67499… as a float
+    assert.strictEqual(amounts("10.05", 1, 0.5, 0, "0").totalAmount, "5.03")
+  })
+  it("profit = round((total_amount − shipping_cost) × commission_rate, 2), negative when shipping exceeds it", () => {
+    assert.strictEqual(amounts("19.99", 3, 0.15, 5.99, "0.1").profit, "4.50")
+    assert.strictEqual(amounts("10", 1, 0.5, 7, "0.2").profit, "-0.40")
+    assert.strictEqual(amounts("10", 1, 0.5, 7.5, "0.1").profit, "-0.25")
+  })
+})

@@ -1,0 +1,183 @@
+/**
+ * SPEC §3 rule by rule, on the pure operator: a key group fed elements with explicit
+ * watermarks, then advanced; its output and what is left in state are checked.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as IntervalJoin from "../../src/engine/IntervalJoin.ts"
+import type { JoinElement, JoinOutput, JoinState } from "../../src/engine/IntervalJoin.ts"
+import { KeyGroup } from "../../src/engine/KeyedState.ts"
+
+const A = 3_600_000
+type El = JoinElement
+const click = (id: string, ts: number, product: string | null = "p1"): El => ({ id, ts, matchKey: product })
+const checkout = (id: string, ts: number, product = "p1"): El => ({ id, ts, matchKey: product })
+
+const T = Date.parse("2026-11-23T12:00:00Z")
+
+const harness = () => {
+  const group = new KeyGroup<JoinState<El, El>, IntervalJoin.JoinInput<El, El>, JoinOutput<El, El>>(
+    IntervalJoin.make<El, El>({ beforeMs: A, retentionMs: A })
+  )
+  let wm = -Infinity
+  const out: Array<JoinOutput<El, El>> = []
+  return {
+    build: (e: El, key = "u1") => { out.push(...group.process([{ key, input: { side: "build", element: e }, watermark: wm }], wm)) },
+    probe: (e: El, key = "u1") => { out.push(...group.process([{ key, input: { side: "probe", element: e }, watermark: wm }], wm)) },
+    advance: (to: number) => { wm = to; out.push(...group.process([], wm)) },
+    out,
+    joined: () => out.filter((o) => o._tag === "Joined").map((o) => o._tag === "Joined" ? [o.probe.id, o.match?.id ?? null, o.late] as const : null),
+    state: (key = "u1") => group.get(key),
+    stats: () => group.stats()
+  }
+}
+
+describe("first-click interval join (SPEC §3)", () => {
+  it("matches a click exactly A before the checkout (lower bound inclusive)", () => {
+    const h = harness()
+    h.build(click("c1", T - A))
+    h.probe(checkout("k1", T))
+    h.advance(Infinity)
+    assert.deepStrictEqual(h.joined(), [["k1", "c1", false]])
+  })
+
+  it("does not match a click one ms more than A before", () => {
+    const h = harness()
+    h.build(click("c1", T - A - 1))
+    h.probe(checkout("k1", T))
+    h.advance(Infinity)
+    assert.deepStrictEqual(h.joined(), [["k1", null, false]])
+  })
+
+  it("matches a click at exactly the checkout's time (upper bound inclusive)", () => {
+    const h = harness()
+    h.build(click("c1", T))
+    h.probe(checkout("k1", T))
+    h.advance(Infinity)
+    assert.deepStrictEqual(h.joined(), [["k1", "c1", false]])
+  })
+
+  it("does not match a click one ms after the checkout", () => {
+    const h = harness()
+    h.build(click("c1", T + 1))
+    h.probe(checkout("k1", T))
+    h.advance(Infinity)
+    assert.deepStrictEqual(h.joined(), [["k1", null, false]])
+  })
+
+  it("picks the earliest matching click, whatever the arrival order", () => {
+    const h = harness()
+    h.build(click("c3", T - 10))
+    h.build(click("c1", T - 3_000))
+    h.build(click("c2", T - 2_000))
+    h.probe(checkout("k1", T))
+    h.advance(Infinity)
+    assert.deepStrictEqual(h.joined(), [["k1", "c1", false]])
+  })
+
+  it("breaks a tie on time by the smallest click_id", () => {
+    const h = harness()
+    h.build(click("c9", T - 1_000))
+    h.build(click("c10", T - 1_000)) // "c10" < "c9" as strings
+    h.build(click("c5", T - 1_000))
+    h.probe(checkout("k1", T))
+    h.advance(Infinity)
+    assert.deepStrictEqual(h.joined(), [["k1", "c10", false]])
+  })
+
+  it("a product-less click matches a checkout of any product", () => {
+    const h = harness()
+    h.build(click("visit", T - 5_000, null))
+    h.build(click("c2", T - 1_000, "p1"))
+    h.probe(checkout("k1", T, "p1"))
+    h.advance(Infinity)
+    assert.deepStrictEqual(h.joined(), [["k1", "visit", false]])
+  })
+
+  it("a click on another product never matches", () => {
+    const h = harness()
+    h.build(click("c1", T - 5_000, "p2"))
+    h.probe(checkout("k1", T, "p1"))
+    h.advance(Infinity)
+    assert.deepStrictEqual(h.joined(), [["k1", null, false]])
+  })
+
+  it("another user's click never matches", () => {
+    const h = harness()
+    h.build(click("c1", T - 5_000), "u2")
+    h.probe(checkout("k1", T), "u1")
+    h.advance(Infinity)
+    assert.deepStrictEqual(h.joined(), [["k1", null, false]])
+  })
+
+  it("a redelivered click or checkout changes nothing", () => {
+    const h = harness()
+    h.build(click("c1", T - 5_000))
+    h.build(click("c1", T - 5_000))
+    h.probe(checkout("k1", T))
+    h.probe(checkout("k1", T))
+    h.advance(T + 1)
+    h.probe(checkout("k1", T)) // after it was written: now late, still a duplicate
+    h.build(click("c1", T - 5_000))
+    h.advance(Infinity)
+    assert.deepStrictEqual(h.joined(), [["k1", "c1", false]])
+    assert.strictEqual(h.out.filter((o) => o._tag === "LateBuild").length, 0)
+  })
+
+  it("writes a checkout only once the watermark reaches its time", () => {
+    const h = harness()
+    h.build(click("c1", T - 1))
+    h.probe(checkout("k1", T))
+    h.advance(T - 1)
+    assert.deepStrictEqual(h.joined(), [])
+    h.advance(T)
+    assert.deepStrictEqual(h.joined(), [["k1", "c1", false]])
+  })
+
+  it("a late click joins nothing and is reported", () => {
+    const h = harness()
+    h.probe(checkout("k1", T))
+    h.advance(T - 100)
+    h.build(click("late", T - 200)) // below the watermark
+    h.advance(Infinity)
+    assert.deepStrictEqual(h.joined(), [["k1", null, false]])
+    assert.deepStrictEqual(h.out.filter((o) => o._tag === "LateBuild").map((o) => o._tag === "LateBuild" ? o.build.id : ""), ["late"])
+  })
+
+  it("a late checkout is written at once, flagged late, against the clicks still held", () => {
+    const h = harness()
+    h.build(click("c1", T - 10_000))
+    h.advance(T + 60_000)
+    h.probe(checkout("k-late", T))
+    assert.deepStrictEqual(h.joined(), [["k-late", "c1", true]])
+  })
+
+  it("drops a click once c.ts + A is below the watermark, not before", () => {
+    const h = harness()
+    h.build(click("c1", T))
+    h.advance(T + A)
+    assert.strictEqual(h.stats().held, 1)
+    h.advance(T + A + 1)
+    assert.strictEqual(h.stats().held, 0)
+    // a late checkout that would have matched finds it gone
+    h.probe(checkout("k1", T + 10))
+    assert.deepStrictEqual(h.joined(), [["k1", null, true]])
+  })
+
+  it("a watermark jump fires timers in time order: early cleanup never hides a click from a later checkout", () => {
+    const h = harness()
+    h.build(click("c1", T))
+    h.probe(checkout("k1", T + 10))
+    h.probe(checkout("k2", T + A)) // c1 is exactly A before k2
+    h.advance(Infinity)
+    assert.deepStrictEqual(h.joined(), [["k1", "c1", false], ["k2", "c1", false]])
+  })
+
+  it("state empties once everything is written and forgotten", () => {
+    const h = harness()
+    h.build(click("c1", T))
+    h.probe(checkout("k1", T + 10))
+    h.advance(Infinity)
+    assert.isUndefined(h.state())
+    assert.deepStrictEqual(h.stats(), { keys: 0, held: 0, pending: 0, timers: 0 })
+  })
+})
