@@ -181,7 +181,7 @@ describe.skipIf(!available)("dashboard queries as the read-only grafana role", (
     }
   }
 
-  it("every panel query runs for All (custom, as a list, with no options) and for selections; none is empty", async () => {
+  it("every panel query runs for All (custom, as a list, with no options) and for selections; few are empty", async () => {
     const report: Array<string> = []
     for (const dashboard of dashboards) {
       const options = await variableOptions(dashboard, range)
@@ -190,6 +190,7 @@ describe.skipIf(!available)("dashboard queries as the read-only grafana role", (
       const pairs: Selection = Object.fromEntries([...options].map(([name, values]) => [name, values.slice(0, 2)]))
       let panels = 0
       let empty = 0
+      const emptyOnCheckouts: Array<string> = []
       for (const panel of allPanels(dashboard)) {
         if (sqlTargets(panel).length === 0) continue
         panels++
@@ -201,12 +202,19 @@ describe.skipIf(!available)("dashboard queries as the read-only grafana role", (
           if (selection === "all") {
             const rows = results.reduce((n, r) => n + r.rows.length, 0)
             report.push(`${panel.title}: ${rows} rows`)
-            if (rows === 0) empty++
+            if (rows === 0) {
+              empty++
+              if (sqlTargets(panel).some((t) => t.rawSql.includes("shop.checkout_attribution"))) emptyOnCheckouts.push(panel.title)
+            }
           }
         }
       }
       expect(panels, dashboard.file).toBeGreaterThanOrEqual(6)
-      expect(empty, `${dashboard.file}: empty panels\n${report.join("\n")}`).toBe(0)
+      // the acceptance rule: at most one panel in five empty (engine_status is written by the
+      // daemon only, so a replayed database leaves the engine-health panels empty) ...
+      expect(empty * 5, `${dashboard.file}: empty panels\n${report.join("\n")}`).toBeLessThanOrEqual(panels)
+      // ... and none of those that read the checkouts
+      expect(emptyOnCheckouts, `${dashboard.file}: empty panels\n${report.join("\n")}`).toEqual([])
     }
   })
 
