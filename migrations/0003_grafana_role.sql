@@ -17,20 +17,25 @@ BEGIN
       NULL; -- another database on this server created it a moment ago
     END;
   END IF;
-  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'grafana' AND rolcanlogin) THEN
-    ALTER ROLE grafana LOGIN;
-  END IF;
   -- Belt and braces on top of the grants: every session of the role is read-only, sees
   -- `shop` first, and cannot hold the engine's tables with a runaway dashboard query.
-  IF NOT EXISTS (
-    SELECT FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole
-    WHERE r.rolname = 'grafana' AND s.setdatabase = 0
-      AND s.setconfig @> ARRAY['default_transaction_read_only=on', 'search_path=shop, public', 'statement_timeout=30s']
-  ) THEN
-    ALTER ROLE grafana SET default_transaction_read_only = on;
-    ALTER ROLE grafana SET search_path = shop, public;
-    ALTER ROLE grafana SET statement_timeout = '30s';
-  END IF;
+  -- Only changed when needed, and a role someone else manages is left as it is.
+  BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'grafana' AND rolcanlogin) THEN
+      ALTER ROLE grafana LOGIN;
+    END IF;
+    IF NOT EXISTS (
+      SELECT FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole
+      WHERE r.rolname = 'grafana' AND s.setdatabase = 0
+        AND s.setconfig @> ARRAY['default_transaction_read_only=on', 'search_path=shop, public', 'statement_timeout=30s']
+    ) THEN
+      ALTER ROLE grafana SET default_transaction_read_only = on;
+      ALTER ROLE grafana SET search_path = shop, public;
+      ALTER ROLE grafana SET statement_timeout = '30s';
+    END IF;
+  EXCEPTION WHEN insufficient_privilege THEN
+    RAISE WARNING 'role grafana is managed by another role: its LOGIN and session settings were not changed';
+  END;
   EXECUTE format('GRANT CONNECT ON DATABASE %I TO grafana', current_database());
 END
 $$;

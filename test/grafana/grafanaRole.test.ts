@@ -82,6 +82,31 @@ describe.skipIf(!available)("grafana role in PostgreSQL", () => {
     expect(role!.settings).toEqual(expect.arrayContaining(["default_transaction_read_only=on", "search_path=shop, public"]))
   })
 
+  it("migrates as an owner that may not alter the role: grants, and leaves the role's settings alone", async () => {
+    const admin = dbs[0]!.url
+    const app = `insights_app_${Math.random().toString(36).slice(2, 10)}`
+    const db = await createDatabase("insights_grafana_role")
+    try {
+      await query(admin, `CREATE ROLE ${app} LOGIN`)
+      await query(admin, `ALTER DATABASE ${db.name} OWNER TO ${app}`)
+      await query(admin, "ALTER ROLE grafana RESET statement_timeout")
+      const asApp = new URL(db.url)
+      asApp.username = app
+      await Effect.runPromise(Layer.build(Database.layer(asApp.toString())).pipe(Effect.scoped))
+      const [row] = await query<{ select: boolean }>(db.url, "SELECT has_table_privilege('grafana', 'shop.engine_status', 'SELECT') AS select")
+      expect(row).toEqual({ select: true })
+      const [settings] = await query<{ setconfig: ReadonlyArray<string> }>(
+        admin,
+        "SELECT s.setconfig FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole WHERE r.rolname = 'grafana' AND s.setdatabase = 0"
+      )
+      expect(settings!.setconfig.some((c) => c.startsWith("statement_timeout="))).toBe(false)
+    } finally {
+      await query(admin, "ALTER ROLE grafana SET statement_timeout = '30s'")
+      await dropDatabase(db.name)
+      await query(admin, `DROP ROLE IF EXISTS ${app}`)
+    }
+  })
+
   it("setGrafanaPassword stores a verifier of the password (SCRAM), or lets the server hash it", async () => {
     const url = dbs[0]!.url
     const storedPassword = async () =>
