@@ -6,8 +6,34 @@
 
 const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|z|[+-]\d{2}(?::?\d{2})?)?$/
 
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+const isLeap = (y: number) => (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0
+const digit = (text: string, i: number): number => {
+  const d = text.charCodeAt(i) - 48
+  return d >= 0 && d <= 9 ? d : NaN
+}
+const two = (text: string, i: number) => digit(text, i) * 10 + digit(text, i + 1)
+
+/**
+ * The common form, `YYYY-MM-DDTHH:MM:SS.sssZ` (what JavaScript and our generator write), read
+ * without a regex or an allocation; anything else goes the general way.
+ */
+const parseCanonical = (text: string): number | undefined => {
+  if (text.length !== 24 || text.charCodeAt(23) !== 90 /* Z */ || text.charCodeAt(10) !== 84 /* T */ ||
+    text.charCodeAt(4) !== 45 || text.charCodeAt(7) !== 45 || text.charCodeAt(13) !== 58 || text.charCodeAt(16) !== 58 ||
+    text.charCodeAt(19) !== 46) return undefined
+  const year = two(text, 0) * 100 + two(text, 2), month = two(text, 5), day = two(text, 8)
+  const hour = two(text, 11), minute = two(text, 14), second = two(text, 17)
+  const millis = digit(text, 20) * 100 + two(text, 21)
+  if (!(month >= 1 && month <= 12 && day >= 1 && hour <= 23 && minute <= 59 && second <= 59 && millis >= 0)) return undefined
+  if (day > (month === 2 && isLeap(year) ? 29 : DAYS_IN_MONTH[month - 1]!)) return undefined
+  return Date.UTC(year, month - 1, day, hour, minute, second, millis)
+}
+
 /** Epoch milliseconds, or `undefined` when `text` is not a valid timestamp. Sub-millisecond digits are truncated. */
 export const parseTimestamp = (text: string): number | undefined => {
+  const canonical = parseCanonical(text)
+  if (canonical !== undefined) return canonical
   const m = TIMESTAMP.exec(text)
   if (m === null) return undefined
   const year = +m[1]!, month = +m[2]!, day = +m[3]!, hour = +m[4]!, minute = +m[5]!, second = +m[6]!

@@ -20,6 +20,7 @@
  * Pure: no I/O and no clock; the key group calls it with the watermark and collects output.
  */
 import type { KeyedOperator, OperatorContext } from "./KeyedState.ts"
+import type { Envelope } from "./Source.ts"
 import type { Timer } from "./TimerQueue.ts"
 
 export interface JoinElement {
@@ -34,13 +35,16 @@ export type JoinInput<B, P> =
   | { readonly side: "build"; readonly element: B }
   | { readonly side: "probe"; readonly element: P }
 
+/** Late results carry the message the late element came from (for the late-events output). */
 export type JoinOutput<B, P> =
-  | { readonly _tag: "Joined"; readonly probe: P; readonly match: B | undefined; readonly late: boolean; readonly watermark: number }
-  | { readonly _tag: "LateBuild"; readonly build: B; readonly watermark: number }
+  | { readonly _tag: "Joined"; readonly probe: P; readonly match: B | undefined; readonly late: boolean; readonly watermark: number; readonly message?: Envelope | undefined }
+  | { readonly _tag: "LateBuild"; readonly build: B; readonly watermark: number; readonly message?: Envelope | undefined }
 
 export interface JoinState<B, P> {
-  /** held build elements, in arrival order */
-  builds: Array<B>
+  /** held build elements, bucketed by time (a cleanup timer drops exactly one bucket) */
+  readonly builds: Map<number, Array<B>>
+  /** ids of the held build elements, for dedup */
+  readonly buildIds: Set<string>
   /** on-time probes waiting for the watermark */
   readonly pending: Map<string, P>
   /** ids of probes already joined → their time, for dedup */
@@ -60,16 +64,17 @@ const FORGET = 2
 
 /** The best match for `probe` among `builds`, or undefined. `heldAfter`: builds with ts + before below it are gone. */
 export const firstMatch = <B extends JoinElement>(
-  builds: ReadonlyArray<B>, probe: JoinElement, beforeMs: number, heldAfter: number
+  builds: ReadonlyMap<number, ReadonlyArray<B>>, probe: JoinElement, beforeMs: number, heldAfter: number
 ): B | undefined => {
-  const from = probe.ts - beforeMs
+  const from = Math.max(probe.ts - beforeMs, heldAfter - beforeMs)
   let best: B | undefined
-  for (let i = 0; i < builds.length; i++) {
-    const b = builds[i]!
-    if (b.ts < from || b.ts > probe.ts) continue
-    if (b.matchKey !== null && b.matchKey !== probe.matchKey) continue
-    if (b.ts + beforeMs < heldAfter) continue
-    if (best === undefined || b.ts < best.ts || (b.ts === best.ts && b.id < best.id)) best = b
+  for (const [ts, bucket] of builds) {
+    if (ts < from || ts > probe.ts || (best !== undefined && ts > best.ts)) continue
+    for (let i = 0; i < bucket.length; i++) {
+      const b = bucket[i]!
+      if (b.matchKey !== null && b.matchKey !== probe.matchKey) continue
+      if (best === undefined || b.ts < best.ts || (b.ts === best.ts && b.id < best.id)) best = b
+    }
   }
   return best
 }
@@ -80,19 +85,23 @@ export const make = <B extends JoinElement, P extends JoinElement>(
   const { beforeMs, retentionMs } = options
 
   const onBuild = (state: JoinState<B, P>, b: B, ctx: OperatorContext<JoinOutput<B, P>>): void => {
-    for (let i = 0; i < state.builds.length; i++) if (state.builds[i]!.id === b.id) return // redelivered
+    if (state.buildIds.has(b.id)) return // redelivered
     if (b.ts < ctx.watermark) {
-      ctx.emit({ _tag: "LateBuild", build: b, watermark: ctx.watermark })
+      ctx.emit({ _tag: "LateBuild", build: b, watermark: ctx.watermark, message: ctx.message })
       return
     }
-    state.builds.push(b)
-    ctx.registerTimer(b.ts + beforeMs + 1, CLEANUP)
+    const bucket = state.builds.get(b.ts)
+    if (bucket === undefined) {
+      state.builds.set(b.ts, [b])
+      ctx.registerTimer(b.ts + beforeMs + 1, CLEANUP)
+    } else bucket.push(b)
+    state.buildIds.add(b.id)
   }
 
   const onProbe = (state: JoinState<B, P>, p: P, ctx: OperatorContext<JoinOutput<B, P>>): void => {
     if (state.pending.has(p.id) || state.joined.has(p.id)) return // redelivered
     if (p.ts < ctx.watermark) {
-      ctx.emit({ _tag: "Joined", probe: p, match: firstMatch(state.builds, p, beforeMs, ctx.watermark), late: true, watermark: ctx.watermark })
+      ctx.emit({ _tag: "Joined", probe: p, match: firstMatch(state.builds, p, beforeMs, ctx.watermark), late: true, watermark: ctx.watermark, message: ctx.message })
       remember(state, p, ctx)
       return
     }
@@ -106,7 +115,7 @@ export const make = <B extends JoinElement, P extends JoinElement>(
   }
 
   return {
-    create: () => ({ builds: [], pending: new Map(), joined: new Map() }),
+    create: () => ({ builds: new Map(), buildIds: new Set(), pending: new Map(), joined: new Map() }),
     onElement: (state, input, ctx) => input.side === "build" ? onBuild(state, input.element, ctx) : onProbe(state, input.element, ctx),
     // A timer acts as of its own time, not the (possibly far later) watermark that fired it:
     // a jump of the watermark fires timers in time order, and each must see the state as it
@@ -121,12 +130,17 @@ export const make = <B extends JoinElement, P extends JoinElement>(
           remember(state, p, ctx)
         }
       } else if (timer.namespace === CLEANUP) {
-        if (state.builds.some((b) => b.ts + beforeMs < t)) state.builds = state.builds.filter((b) => b.ts + beforeMs >= t)
+        const ts = t - beforeMs - 1
+        const bucket = state.builds.get(ts)
+        if (bucket !== undefined) {
+          state.builds.delete(ts)
+          for (let i = 0; i < bucket.length; i++) state.buildIds.delete(bucket[i]!.id)
+        }
       } else if (timer.namespace === FORGET) {
         for (const [id, ts] of state.joined) if (ts + retentionMs < t) state.joined.delete(id)
       }
     },
-    isEmpty: (state) => state.builds.length === 0 && state.pending.size === 0 && state.joined.size === 0,
-    measure: (state) => [state.builds.length, state.pending.size]
+    isEmpty: (state) => state.builds.size === 0 && state.pending.size === 0 && state.joined.size === 0,
+    measure: (state) => [state.buildIds.size, state.pending.size]
   }
 }

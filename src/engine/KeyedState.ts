@@ -8,12 +8,15 @@
  */
 import { Deferred, Effect, Fiber, Queue } from "effect"
 import type { Scope } from "effect"
+import type { Envelope } from "./Source.ts"
 import { type Timer, TimerQueue } from "./TimerQueue.ts"
 
 /** Handed to an operator for one call; not to be kept. */
 export interface OperatorContext<O> {
   readonly key: string
   readonly watermark: number
+  /** the message the current element came from (undefined in onTimer): for late outputs, never to be kept in state */
+  readonly message: Envelope | undefined
   readonly registerTimer: (time: number, namespace: number) => void
   readonly emit: (output: O) => void
 }
@@ -32,6 +35,7 @@ export interface KeyedInput<I> {
   readonly key: string
   readonly input: I
   readonly watermark: number
+  readonly message?: Envelope
 }
 
 export interface KeyGroupStats {
@@ -46,13 +50,14 @@ export class KeyGroup<S, I, O> {
   private readonly states = new Map<string, S>()
   private readonly timers = new TimerQueue()
   private out: Array<O> = []
-  private readonly ctx: { key: string; watermark: number; registerTimer: (t: number, ns: number) => void; emit: (o: O) => void }
+  private readonly ctx: { key: string; watermark: number; message: Envelope | undefined; registerTimer: (t: number, ns: number) => void; emit: (o: O) => void }
 
   constructor(private readonly operator: KeyedOperator<S, I, O>) {
     const self = this
     this.ctx = {
       key: "",
       watermark: -Infinity,
+      message: undefined,
       registerTimer(time, namespace) { self.timers.register(time, this.key, namespace) },
       emit(o) { self.out.push(o) }
     }
@@ -62,11 +67,12 @@ export class KeyGroup<S, I, O> {
   process(inputs: ReadonlyArray<KeyedInput<I>>, watermark: number): Array<O> {
     const { operator, states, ctx } = this
     for (let i = 0; i < inputs.length; i++) {
-      const { key, input, watermark: wm } = inputs[i]!
+      const { key, input, watermark: wm, message } = inputs[i]!
       let state = states.get(key)
       if (state === undefined) state = operator.create()
       ctx.key = key
       ctx.watermark = wm
+      ctx.message = message
       operator.onElement(state, input, ctx)
       if (operator.isEmpty(state)) states.delete(key)
       else states.set(key, state)
@@ -80,6 +86,7 @@ export class KeyGroup<S, I, O> {
   private advance(watermark: number): void {
     const { operator, states, ctx, timers } = this
     ctx.watermark = watermark
+    ctx.message = undefined
     for (let timer = timers.popDue(watermark); timer !== undefined; timer = timers.popDue(watermark)) {
       const state = states.get(timer.key)
       if (state === undefined) continue

@@ -179,7 +179,7 @@ export const run = <S, I, O, ESource, ESink>(options: {
         rejected.push({ envelope: item.envelope, error: item.error! })
       } else {
         // judged against the watermark before this event moves it (its own time never makes it late)
-        inputs.push({ key: decoded.key, input: decoded.input, watermark: tracker.value })
+        inputs.push({ key: decoded.key, input: decoded.input, watermark: tracker.value, message: item.envelope })
         const p = lane.watermark
         if (decoded.ts > p.maxEventTime) {
           tracker.observe(p, decoded.ts, now)

@@ -4,28 +4,20 @@
  * an unexpected one, is routed by what it says), matched by product, within `A` before the
  * checkout.
  */
-import type { Click, Checkout } from "../domain/Events.ts"
+import type { Checkout } from "../domain/Events.ts"
 import { decodeCheckout, decodeClick, isDecodeFailure } from "../domain/Events.ts"
 import * as IntervalJoin from "../engine/IntervalJoin.ts"
 import type { Decoded, Job } from "../engine/Runner.ts"
 import type { Envelope } from "../engine/Source.ts"
 
-/** Where an event was read, for late_events. */
-export interface Origin {
-  readonly topic: string
-  readonly partition: number
-  readonly offset: number
-  readonly payload: string
-}
-
+/** What keyed state keeps of a click: what matching and the row need, nothing more. */
 export interface ClickElement extends IntervalJoin.JoinElement {
-  readonly click: Click
-  readonly origin: Origin
+  readonly userId: string
+  readonly source: string
 }
 
 export interface CheckoutElement extends IntervalJoin.JoinElement {
   readonly checkout: Checkout
-  readonly origin: Origin
 }
 
 export type AttributionInput = IntervalJoin.JoinInput<ClickElement, CheckoutElement>
@@ -44,19 +36,17 @@ export interface AttributionOptions {
   readonly dedupRetentionMs: number
 }
 
-const origin = (e: Envelope): Origin => ({ topic: e.topic, partition: e.partition, offset: e.offset, payload: e.value })
-
 export const decode = (topics: Topics) => (envelope: Envelope): Decoded<AttributionInput> | string => {
   if (envelope.topic === topics.clicks) {
     const click = decodeClick(envelope.value)
     if (isDecodeFailure(click)) return click.error
-    const element: ClickElement = { id: click.clickId, ts: click.ts, matchKey: click.productId, click, origin: origin(envelope) }
+    const element: ClickElement = { id: click.clickId, ts: click.ts, matchKey: click.productId, userId: click.userId, source: click.source }
     return { key: click.userId, ts: click.ts, input: { side: "build", element } }
   }
   if (envelope.topic === topics.checkouts) {
     const checkout = decodeCheckout(envelope.value)
     if (isDecodeFailure(checkout)) return checkout.error
-    const element: CheckoutElement = { id: checkout.checkoutId, ts: checkout.ts, matchKey: checkout.productId, checkout, origin: origin(envelope) }
+    const element: CheckoutElement = { id: checkout.checkoutId, ts: checkout.ts, matchKey: checkout.productId, checkout }
     return { key: checkout.userId, ts: checkout.ts, input: { side: "probe", element } }
   }
   return `unexpected topic ${envelope.topic}`

@@ -5,7 +5,8 @@
  */
 import { amounts } from "../domain/Money.ts"
 import { formatTimestamp } from "../domain/Timestamp.ts"
-import type { AttributionOutput, Origin } from "./Attribution.ts"
+import type { Envelope } from "../engine/Source.ts"
+import type { AttributionOutput } from "./Attribution.ts"
 import type { ProductDim, UserDim } from "./Dimensions.ts"
 
 export interface AttributionRow {
@@ -59,15 +60,15 @@ export interface Rows {
   readonly lateCheckouts: number
 }
 
-const lateRow = (origin: Origin, id: string, userId: string, ts: number, watermark: number, recordedAt: string): LateEventRow => ({
-  topic: origin.topic,
+const lateRow = (message: Envelope | undefined, topic: string, id: string, userId: string, ts: number, watermark: number, recordedAt: string): LateEventRow => ({
+  topic: message?.topic ?? topic,
   event_id: id,
   user_id: userId,
   event_timestamp: formatTimestamp(ts),
   watermark: formatTimestamp(watermark),
-  partition: origin.partition,
-  offset: origin.offset,
-  payload: origin.payload,
+  partition: message?.partition ?? -1,
+  offset: message?.offset ?? -1,
+  payload: message?.value ?? "",
   recorded_at: recordedAt
 })
 
@@ -79,8 +80,8 @@ export const toRows = (outputs: ReadonlyArray<AttributionOutput>, lookups: Looku
   let misses = 0, lateClicks = 0, lateCheckouts = 0
   for (const out of outputs) {
     if (out._tag === "LateBuild") {
-      const { click, origin } = out.build
-      late.push(lateRow(origin, click.clickId, click.userId, click.ts, out.watermark, written))
+      const click = out.build
+      late.push(lateRow(out.message, "clicks", click.id, click.userId, click.ts, out.watermark, written))
       lateClicks++
       continue
     }
@@ -91,7 +92,7 @@ export const toRows = (outputs: ReadonlyArray<AttributionOutput>, lookups: Looku
     const money = product?.price != null && product.commission_rate != null
       ? amounts(product.price, k.quantity, k.discount, k.shippingCost, product.commission_rate)
       : undefined
-    const click = out.match?.click
+    const click = out.match
     const row: AttributionRow = {
       checkout_id: k.checkoutId,
       user_id: k.userId,
@@ -110,7 +111,7 @@ export const toRows = (outputs: ReadonlyArray<AttributionOutput>, lookups: Looku
       brand: product?.brand ?? null,
       total_amount: money?.totalAmount ?? null,
       profit: money?.profit ?? null,
-      click_id: click?.clickId ?? null,
+      click_id: click?.id ?? null,
       source: click?.source ?? null,
       click_timestamp: click === undefined ? null : formatTimestamp(click.ts),
       is_late: out.late,
@@ -119,7 +120,7 @@ export const toRows = (outputs: ReadonlyArray<AttributionOutput>, lookups: Looku
     const previous = byCheckout.get(k.checkoutId)
     if (previous === undefined || (previous.is_late && !row.is_late)) byCheckout.set(k.checkoutId, row)
     if (out.late) {
-      late.push(lateRow(out.probe.origin, k.checkoutId, k.userId, k.ts, out.watermark, written))
+      late.push(lateRow(out.message, "checkouts", k.checkoutId, k.userId, k.ts, out.watermark, written))
       lateCheckouts++
     }
   }

@@ -83,3 +83,14 @@ describe("money (SPEC §4)", () => {
     assert.strictEqual(amounts("10", 1, 0.5, 7.5, "0.1").profit, "-0.25")
   })
 })
+
+describe("timestamps: the fast path agrees with the general one", () => {
+  it("on valid and invalid canonical strings", () => {
+    for (const t of ["2026-11-23T10:00:00.123Z", "2024-02-29T23:59:59.999Z", "2026-01-01T00:00:00.000Z"]) {
+      assert.strictEqual(parseTimestamp(t), Date.parse(t), t)
+    }
+    for (const t of ["2023-02-29T00:00:00.000Z", "2026-11-31T00:00:00.000Z", "2026-11-23T24:00:00.000Z", "2026-11-23T10:60:00.000Z", "2026-1x-23T10:00:00.000Z"]) {
+      assert.isUndefined(parseTimestamp(t), t)
+    }
+  })
+})

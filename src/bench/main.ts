@@ -1,0 +1,164 @@
+/**
+ * `npm run bench`: measures the pipeline on this machine and prints JSON. Every figure is
+ * compared with anchors measured in the same run on the same data, so a noisy machine
+ * shows up in both:
+ *
+ *   anchor.jsonParse       JSON.parse of every message (the floor of any decoder)
+ *   anchor.decode          our Schema decode of every message
+ *   engine.discard.kg{N}   replay → decode → align → watermark → join with N key groups, output discarded
+ *   pipeline.postgres      replay → ... → PostgreSQL upserts + positions (when a server answers)
+ *
+ * Settings: BENCH_EVENTS (default 400000), DATABASE_URL or TEST_DATABASE_ADMIN_URL for the
+ * PostgreSQL run (a scratch database is created and dropped).
+ */
+import { PgClient } from "@effect/sql-pg"
+import { Effect, Layer, Redacted } from "effect"
+import { SqlClient } from "effect/sql"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { decodeCheckout, decodeClick } from "../domain/Events.ts"
+import * as Runner from "../engine/Runner.ts"
+import { RunnerStats } from "../engine/RunnerStats.ts"
+import { makeProducts, makeUsers, productsCsv, usersCsv } from "../generator/Catalog.ts"
+import { makeSimulator } from "../generator/Shoppers.ts"
+import { defaultData } from "../generator/writeData.ts"
+import * as Attribution from "../jobs/Attribution.ts"
+import * as AttributionPipeline from "../jobs/AttributionPipeline.ts"
+import * as Dimensions from "../jobs/Dimensions.ts"
+import * as LoadDimensions from "../jobs/LoadDimensions.ts"
+import * as Database from "../sinks/Database.ts"
+import * as ReplaySource from "../sources/ReplaySource.ts"
+
+const events = Number(process.env["BENCH_EVENTS"] ?? 400_000)
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "insights-bench-"))
+const topics = { clicks: "clicks", checkouts: "checkouts" }
+const settings = {
+  clicksTopic: "clicks", checkoutsTopic: "checkouts", windowMs: 3_600_000, dedupRetentionMs: 3_600_000,
+  outOfOrdernessMs: 15_000, idleTimeoutMs: 30_000, keyGroups: 1, flushRows: 5_000, flushIntervalMs: 250
+}
+
+const generate = () => {
+  const users = makeUsers(defaultData.userSeed, defaultData.userCount)
+  const products = makeProducts(defaultData.productSeed, defaultData.productCount)
+  const sim = makeSimulator({ seed: 1, users, products })
+  const lines = { clicks: [] as Array<string>, checkouts: [] as Array<string> }
+  const start = Date.parse("2026-11-01T00:00:00Z")
+  for (let i = 0; i < events; i++) {
+    const m = sim.next(start + i * 5) // 200 msg/s of event time
+    lines[m.topic].push(`${m.key}\t${m.value}`)
+  }
+  fs.writeFileSync(path.join(dir, "clicks.txt"), lines.clicks.join("\n") + "\n")
+  fs.writeFileSync(path.join(dir, "checkouts.txt"), lines.checkouts.join("\n") + "\n")
+  fs.writeFileSync(path.join(dir, "Users.csv"), usersCsv(users))
+  fs.writeFileSync(path.join(dir, "Products.csv"), productsCsv(products))
+  return lines
+}
+
+const files = (): Array<ReplaySource.ReplayFile> => [
+  { topic: "clicks", path: path.join(dir, "clicks.txt") },
+  { topic: "checkouts", path: path.join(dir, "checkouts.txt") }
+]
+
+const rate = (n: number, ms: number) => Math.round(n / (ms / 1000))
+
+const timed = async (f: () => Promise<unknown>): Promise<number> => {
+  const t0 = performance.now()
+  await f()
+  return performance.now() - t0
+}
+
+const anchors = (lines: { clicks: Array<string>; checkouts: Array<string> }) => {
+  const values = { clicks: lines.clicks.map((l) => l.slice(l.indexOf("\t") + 1)), checkouts: lines.checkouts.map((l) => l.slice(l.indexOf("\t") + 1)) }
+  let t0 = performance.now()
+  let sink = 0
+  for (const v of values.clicks) sink += JSON.parse(v) ? 1 : 0
+  for (const v of values.checkouts) sink += JSON.parse(v) ? 1 : 0
+  const parseMs = performance.now() - t0
+  t0 = performance.now()
+  for (const v of values.clicks) sink += decodeClick(v) ? 1 : 0
+  for (const v of values.checkouts) sink += decodeCheckout(v) ? 1 : 0
+  const decodeMs = performance.now() - t0
+  if (sink === 0) throw new Error("unreachable")
+  return { jsonParse: rate(events, parseMs), decode: rate(events, decodeMs) }
+}
+
+const discard = (keyGroups: number) =>
+  Effect.gen(function*() {
+    const source = yield* ReplaySource.make(files())
+    const stats = yield* Runner.run({
+      source,
+      job: Attribution.job({ topics, windowMs: settings.windowMs, dedupRetentionMs: settings.dedupRetentionMs }),
+      sink: { write: () => Effect.void },
+      options: { keyGroups }
+    })
+    return stats.eventsTotal
+  }).pipe(Effect.scoped)
+
+const postgres = async (): Promise<Record<string, number> | { skipped: string }> => {
+  const admin = process.env["TEST_DATABASE_ADMIN_URL"] ?? "postgres://postgres@127.0.0.1:5432/postgres"
+  const name = `insights_bench_${process.pid}`
+  const adminQuery = (q: string) => Effect.runPromise(SqlClient.SqlClient.use((sql) => sql.unsafe(q)).pipe(
+    Effect.provide(PgClient.layer({ url: Redacted.make(admin), maxConnections: 1 })), Effect.scoped))
+  try {
+    await adminQuery(`CREATE DATABASE ${name}`)
+  } catch (e) {
+    return { skipped: `no PostgreSQL at ${admin}: ${(e as Error).message}` }
+  }
+  const url = new URL(admin)
+  url.pathname = `/${name}`
+  try {
+    const layer = Layer.provideMerge(Dimensions.layer(60_000), Database.layer(url.toString()))
+    const prepare = Effect.gen(function*() {
+      yield* LoadDimensions.loadUsers(path.join(dir, "Users.csv"))
+      yield* LoadDimensions.loadProducts(path.join(dir, "Products.csv"))
+    })
+    await Effect.runPromise(prepare.pipe(Effect.provide(Database.layer(url.toString())), Effect.scoped))
+    let rows = 0
+    const ms = await timed(() => Effect.runPromise(Effect.gen(function*() {
+      const dims = yield* Dimensions.Dimensions
+      yield* dims.refresh
+      const source = yield* ReplaySource.make(files())
+      const stats = yield* AttributionPipeline.run(source, settings, new RunnerStats())
+      rows = stats.sink.rowsWritten
+    }).pipe(Effect.provide(layer), Effect.scoped)))
+    return { eventsPerSecond: rate(events, ms), rowsWritten: rows, seconds: Math.round(ms) / 1000 }
+  } finally {
+    await adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+  }
+}
+
+const main = async () => {
+  const lines = generate()
+  const anchor = anchors(lines)
+  const engine: Record<string, { eventsPerSecond: number; peakRssMiB: number }> = {}
+  for (const kg of [1, 4]) {
+    const rss0 = process.memoryUsage().rss
+    let peak = rss0
+    const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss) }, 20)
+    const ms = await timed(() => Effect.runPromise(discard(kg)))
+    clearInterval(sampler)
+    engine[`discard.kg${kg}`] = { eventsPerSecond: rate(events, ms), peakRssMiB: Math.round(peak / 2 ** 20) }
+  }
+  const pg = await postgres()
+  const result = {
+    events,
+    node: process.version,
+    anchor,
+    engine,
+    pipelinePostgres: pg,
+    ratios: {
+      engineVsJsonParse: +(engine["discard.kg1"]!.eventsPerSecond / anchor.jsonParse).toFixed(3),
+      engineVsDecode: +(engine["discard.kg1"]!.eventsPerSecond / anchor.decode).toFixed(3),
+      keyGroups4VsKeyGroups1: +(engine["discard.kg4"]!.eventsPerSecond / engine["discard.kg1"]!.eventsPerSecond).toFixed(3),
+      ...("eventsPerSecond" in pg ? { postgresVsEngine: +(pg["eventsPerSecond"]! / engine["discard.kg1"]!.eventsPerSecond).toFixed(3) } : {})
+    }
+  }
+  process.stdout.write(JSON.stringify(result, null, 2) + "\n")
+  fs.rmSync(dir, { recursive: true, force: true })
+}
+
+main().catch((e) => {
+  process.stderr.write(`bench failed: ${(e as Error).stack ?? e}\n`)
+  process.exit(1)
+})
