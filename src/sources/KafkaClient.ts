@@ -1,0 +1,183 @@
+/**
+ * The Kafka edge shared by the source and the generator: a kafkajs client whose logs go
+ * through Effect's logger, the topic setup (create when missing, refuse topics that are not
+ * co-partitioned), partition end offsets, and a producer. kafkajs types stay in `sources/`:
+ * callers see Effects, plain records and `SourceError`.
+ */
+import { Effect } from "effect"
+import type { Context, Scope } from "effect"
+import kafkajs from "kafkajs"
+import type { Admin, Kafka, LogEntry, Producer } from "kafkajs"
+import { SourceError } from "./SourceError.ts"
+
+const { Kafka: KafkaClass, logLevel, Partitioners, CompressionTypes } = kafkajs
+
+export interface KafkaSettings {
+  /** `host:port` list */
+  readonly brokers: ReadonlyArray<string>
+  readonly clientId: string
+}
+
+/** `KAFKA_BROKERS` ("h1:9092,h2:9092") as a list. */
+export const parseBrokers = (text: string): Array<string> =>
+  text.split(",").map((b) => b.trim()).filter((b) => b !== "")
+
+/** The broker a laptop runs (`scripts/kafka.sh start`). */
+export const defaultBrokers = "127.0.0.1:9092"
+
+/** kafkajs error → SourceError, telling a broker we cannot reach from a protocol failure. */
+export const toSourceError = (what: string) => (cause: unknown): SourceError => {
+  const e = cause as { name?: string; message?: string; cause?: unknown }
+  const names: Array<string> = []
+  for (let c: { name?: string; cause?: unknown } | undefined = e; c !== undefined && names.length < 5; c = c.cause as typeof c) {
+    if (typeof c.name === "string") names.push(c.name)
+  }
+  const unreachable = names.some((n) =>
+    n === "KafkaJSConnectionError" || n === "KafkaJSNumberOfRetriesExceeded" || n === "KafkaJSBrokerNotFound" ||
+    n === "KafkaJSConnectionClosedError" || n === "KafkaJSRequestTimeoutError")
+  return new SourceError({
+    reason: unreachable ? "BrokerUnavailable" : "Protocol",
+    message: `${what}: ${e.message ?? String(cause)}`,
+    cause
+  })
+}
+
+/** Runs a kafkajs promise as an Effect failing with SourceError. */
+export const attempt = <A>(what: string, f: () => Promise<A>): Effect.Effect<A, SourceError> =>
+  Effect.tryPromise({ try: f, catch: toSourceError(what) })
+
+/** Messages kafkajs logs at ERROR while a fresh cluster creates `__consumer_offsets`: retried, not failures. */
+const TRANSIENT = /coordinator is not available|coordinator is loading|group is rebalancing|There is no leader for this topic-partition|This server does not host this topic-partition/i
+
+/**
+ * A kafkajs client whose log lines (WARN and ERROR) are Effect log lines of the current
+ * context, with the retried coordinator noise of a fresh cluster demoted to DEBUG.
+ */
+export const makeClient = (settings: KafkaSettings): Effect.Effect<Kafka> =>
+  Effect.gen(function*() {
+    const context: Context.Context<never> = yield* Effect.context<never>()
+    const run = Effect.runForkWith(context)
+    const logCreator = () => ({ namespace, level, log }: LogEntry) => {
+      const { message, timestamp: _t, logger: _l, stack: _s, ...extra } = log
+      const detail = Object.keys(extra).length > 0 ? ` ${JSON.stringify(extra)}` : ""
+      const line = `kafkajs ${namespace}: ${message}${detail}`
+      if (level === logLevel.ERROR && !TRANSIENT.test(message)) run(Effect.logError(line))
+      else if (level === logLevel.ERROR || level === logLevel.WARN) {
+        run(TRANSIENT.test(message) ? Effect.logDebug(line) : Effect.logWarning(line))
+      }
+    }
+    return new KafkaClass({
+      clientId: settings.clientId,
+      brokers: [...settings.brokers],
+      logLevel: logLevel.WARN,
+      logCreator,
+      connectionTimeout: 3_000,
+      retry: { initialRetryTime: 300, retries: 8, maxRetryTime: 5_000 }
+    })
+  })
+
+/** An admin connection for the scope. */
+export const makeAdmin = (kafka: Kafka): Effect.Effect<Admin, SourceError, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.gen(function*() {
+      const admin = kafka.admin()
+      yield* attempt("cannot connect to Kafka", () => admin.connect())
+      return admin
+    }),
+    (admin) => Effect.promise(() => admin.disconnect().catch(() => undefined))
+  )
+
+/**
+ * Creates the missing topics and checks that all of them have the same number of
+ * partitions (the engine joins partition n of one with partition n of the other: producers
+ * key both by user id). A missing topic gets the partition count of an existing one, or
+ * `partitions` when none exists. Returns the partition count.
+ */
+export const ensureTopics = (admin: Admin, topics: ReadonlyArray<string>, partitions: number): Effect.Effect<number, SourceError> =>
+  Effect.gen(function*() {
+    const counts = (names: ReadonlyArray<string>) =>
+      attempt("cannot read topic metadata", () => admin.fetchTopicMetadata({ topics: [...names] })).pipe(
+        Effect.map((m) => new Map(m.topics.map((t) => [t.name, t.partitions.length] as const)))
+      )
+    const existing = new Set(yield* attempt("cannot list topics", () => admin.listTopics()))
+    const missing = topics.filter((t) => !existing.has(t))
+    if (missing.length > 0) {
+      const present = topics.filter((t) => existing.has(t))
+      const known = present.length > 0 ? yield* counts(present) : new Map<string, number>()
+      const numPartitions = known.size > 0 ? Math.max(...known.values()) : partitions
+      yield* attempt(`cannot create topics ${missing.join(", ")}`, () =>
+        admin.createTopics({ topics: missing.map((topic) => ({ topic, numPartitions })), waitForLeaders: true }))
+      yield* Effect.logInfo(`created Kafka topics ${missing.join(", ")} with ${numPartitions} partitions`)
+    }
+    const all = yield* counts(topics)
+    const sizes = topics.map((t) => all.get(t) ?? 0)
+    if (new Set(sizes).size > 1) {
+      return yield* Effect.fail(new SourceError({
+        reason: "TopicMismatch",
+        message: `topics ${topics.map((t, i) => `${t} (${sizes[i]} partitions)`).join(" and ")} are not co-partitioned: ` +
+          "they must have the same number of partitions, because partition n of one is joined with partition n of the other " +
+          "(producers key both by user_id). Recreate one of them, or add partitions so the counts match."
+      }))
+    }
+    return sizes[0] ?? 0
+  })
+
+export interface PartitionEnds {
+  readonly partition: number
+  /** the first offset still in the log */
+  readonly low: number
+  /** the offset the next message will get (the high watermark) */
+  readonly high: number
+}
+
+/** The first and next offsets of every partition of `topic`. */
+export const partitionEnds = (admin: Admin, topic: string): Effect.Effect<ReadonlyArray<PartitionEnds>, SourceError> =>
+  attempt(`cannot read the offsets of ${topic}`, () => admin.fetchTopicOffsets(topic)).pipe(
+    Effect.map((rows) => rows.map((r) => ({ partition: r.partition, low: Number(r.low), high: Number(r.high) })))
+  )
+
+/** One message to produce: `key` null means no key (the partitioner picks a partition). */
+export interface OutgoingMessage {
+  readonly topic: string
+  readonly key: string | null
+  readonly value: string
+  /** epoch ms, the record's timestamp; default: the producer's clock */
+  readonly timestamp?: number
+}
+
+export interface KafkaProducer {
+  /** Sends the messages with acks from every in-sync replica, uncompressed. */
+  readonly send: (messages: ReadonlyArray<OutgoingMessage>) => Effect.Effect<void, SourceError>
+}
+
+/**
+ * A producer for the scope, partitioning keyed messages with murmur2 as the Java client
+ * does (the same user lands on the same partition number of every topic).
+ */
+export const makeProducer = (kafka: Kafka): Effect.Effect<KafkaProducer, SourceError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const producer: Producer = yield* Effect.acquireRelease(
+      Effect.gen(function*() {
+        const p = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false })
+        yield* attempt("cannot connect the producer", () => p.connect())
+        return p
+      }),
+      (p) => Effect.promise(() => p.disconnect().catch(() => undefined))
+    )
+    const send = (messages: ReadonlyArray<OutgoingMessage>): Effect.Effect<void, SourceError> => {
+      if (messages.length === 0) return Effect.void
+      const byTopic = new Map<string, Array<{ key: string | null; value: string; timestamp?: string }>>()
+      for (const m of messages) {
+        let list = byTopic.get(m.topic)
+        if (list === undefined) byTopic.set(m.topic, list = [])
+        list.push(m.timestamp === undefined ? { key: m.key, value: m.value } : { key: m.key, value: m.value, timestamp: String(m.timestamp) })
+      }
+      return attempt("cannot produce to Kafka", () =>
+        producer.sendBatch({
+          acks: -1,
+          compression: CompressionTypes.None,
+          topicMessages: [...byTopic].map(([topic, msgs]) => ({ topic, messages: msgs }))
+        })).pipe(Effect.asVoid)
+    }
+    return { send }
+  })

@@ -1,0 +1,441 @@
+/**
+ * Kafka behind the Source port: a kafkajs consumer group over co-partitioned topics.
+ *
+ * - **Exactly-once positions.** The source of truth for where to read is PostgreSQL, not
+ *   the group's committed offsets: when partitions are assigned they are paused at once (in
+ *   kafkajs's synchronous GROUP_JOIN event, before any fetch), their start offsets are
+ *   asked from `startOffsets` (the positions committed with the rows), then the source
+ *   emits `Assigned`, an empty `Records` per new partition (its backlog from the end
+ *   offset), seeks each partition to its start and resumes it. A partition that stays
+ *   assigned across a rebalance is sought to the next offset this source handed on, so it
+ *   neither skips nor repeats. Offsets are committed to Kafka too (`commit`), only so lag
+ *   tools work.
+ * - **Backpressure.** `eachBatch` hands each batch to a bounded queue (`queueCapacity`
+ *   batches) and waits there; kafkajs fetches the next batch only once every batch of the
+ *   previous fetch is handed on, so memory does not grow with the backlog. While it waits
+ *   it heartbeats; if the group starts a rebalance meanwhile, the batch is withdrawn (not
+ *   handed on, not resolved) and kafkajs rejoins.
+ * - **Idleness.** kafkajs calls `eachBatch` only with messages, so every `idlePollMs` the
+ *   partitions that delivered nothing meanwhile get an empty `Records` with their current
+ *   high watermark and backlog (end offset > next offset): the engine can then tell a
+ *   caught-up partition (idle after its timeout) from one that is behind.
+ *
+ * kafkajs types do not leave this file and KafkaClient.ts.
+ */
+import { Cause, Clock, Effect, Exit, Fiber, Queue, Schedule, Stream } from "effect"
+import type { Context, Scope } from "effect"
+import kafkajs from "kafkajs"
+import type { Admin, Consumer, EachBatchPayload, PartitionAssigner } from "kafkajs"
+import type { Envelope, PartitionRef, Position, Records, SourceEvent, UnboundedSource } from "../engine/Source.ts"
+import { partitionId } from "../engine/Source.ts"
+import { attempt, ensureTopics, makeAdmin, makeClient, type PartitionEnds, partitionEnds, toSourceError } from "./KafkaClient.ts"
+import { SourceError } from "./SourceError.ts"
+
+const { AssignerProtocol } = kafkajs
+
+/** Where a partition starts: the next offset to read. */
+export interface StartOffset {
+  readonly topic: string
+  readonly partition: number
+  readonly offset: number
+}
+
+export interface KafkaSourceOptions<E> {
+  readonly brokers: ReadonlyArray<string>
+  readonly groupId: string
+  /** co-partitioned input topics (same partition count, keyed alike) */
+  readonly topics: ReadonlyArray<string>
+  /** partitions of a topic created because it is missing */
+  readonly partitions: number
+  /**
+   * Stored positions of newly assigned partitions; a partition left out starts at the
+   * earliest offset still in the log.
+   */
+  readonly startOffsets: (partitions: ReadonlyArray<PartitionRef>) => Effect.Effect<ReadonlyArray<StartOffset>, E>
+  /** batches waiting for the engine before `eachBatch` blocks (default 4) */
+  readonly queueCapacity?: number
+  /** how often quiet partitions report their end offset (default 1000 ms) */
+  readonly idlePollMs?: number
+  /** how often handed-on positions are committed to Kafka (default 1000 ms) */
+  readonly commitIntervalMs?: number
+  readonly sessionTimeoutMs?: number
+  readonly heartbeatIntervalMs?: number
+  /** longest a fetch waits for data; also bounds how long a stop waits (default 500 ms) */
+  readonly maxWaitMs?: number
+  readonly clientId?: string
+}
+
+export interface KafkaSource<E> extends UnboundedSource<SourceError | E> {
+  /** the next offset handed to the stream, per `topic/partition` of the current assignment */
+  readonly handedOn: () => ReadonlyMap<string, number>
+  /** how many times this consumer joined its group */
+  readonly joins: () => number
+}
+
+/** The source's name in `shop.source_positions`. */
+export const sourceName = (groupId: string): string => `kafka:${groupId}`
+
+/**
+ * Partition n of every topic to the same member (members sorted by id, partition numbers
+ * dealt round-robin): the co-partitioning the join needs. kafkajs's round-robin assigner
+ * deals topic-partitions as one list, which splits partition n of two topics between
+ * members as soon as the partition count is not a multiple of the group size.
+ */
+export const assignCoPartitioned = (
+  memberIds: ReadonlyArray<string>,
+  topics: ReadonlyArray<{ readonly topic: string; readonly partitions: ReadonlyArray<number> }>
+): Map<string, Record<string, Array<number>>> => {
+  const members = [...memberIds].sort()
+  const out = new Map<string, Record<string, Array<number>>>(members.map((m) => [m, {}]))
+  if (members.length === 0) return out
+  const numbers = [...new Set(topics.flatMap((t) => t.partitions))].sort((a, b) => a - b)
+  numbers.forEach((p, i) => {
+    const assignment = out.get(members[i % members.length]!)!
+    for (const t of topics) if (t.partitions.includes(p)) (assignment[t.topic] ??= []).push(p)
+  })
+  return out
+}
+
+const coPartitionedAssigner: PartitionAssigner = ({ cluster }) => ({
+  name: "InsightsCoPartitioned",
+  version: 0,
+  assign: async ({ members, topics }) => {
+    const plan = assignCoPartitioned(
+      members.map((m) => m.memberId),
+      topics.map((topic) => ({ topic, partitions: cluster.findTopicPartitionMetadata(topic).map((m) => m.partitionId) }))
+    )
+    return [...plan].map(([memberId, assignment]) => ({
+      memberId,
+      memberAssignment: AssignerProtocol.MemberAssignment.encode({ version: 0, assignment, userData: Buffer.alloc(0) })
+    }))
+  },
+  protocol: ({ topics }) => ({
+    name: "InsightsCoPartitioned",
+    metadata: AssignerProtocol.MemberMetadata.encode({ version: 0, topics, userData: Buffer.alloc(0) })
+  })
+})
+
+/** One assigned partition as this source sees it. */
+interface Slot {
+  readonly ref: PartitionRef
+  readonly id: string
+  /** `starting`: paused until its start offset is known and sought */
+  state: "starting" | "ready"
+  /** the next offset to hand on */
+  next: number
+  /** the partition's end offset, last seen */
+  high: number
+  /** processing time of the last batch handed on (or of the start) */
+  lastBatchAt: number
+}
+
+/** A queued event; a batch can be withdrawn until the stream has taken it. */
+interface Entry {
+  readonly event: SourceEvent
+  taken: boolean
+  withdrawn: boolean
+}
+
+/** One group join: what to tell the engine and which partitions to start. */
+interface JoinTask {
+  readonly assigned: ReadonlyArray<PartitionRef>
+  readonly revoked: ReadonlyArray<PartitionRef>
+  readonly added: ReadonlyArray<Slot>
+}
+
+const byTopic = (refs: ReadonlyArray<PartitionRef>): Array<{ topic: string; partitions: Array<number> }> => {
+  const m = new Map<string, Array<number>>()
+  for (const r of refs) {
+    let list = m.get(r.topic)
+    if (list === undefined) m.set(r.topic, list = [])
+    list.push(r.partition)
+  }
+  return [...m].map(([topic, partitions]) => ({ topic, partitions }))
+}
+
+const emptyRecords = (slot: Slot): Records => ({
+  _tag: "Records",
+  topic: slot.ref.topic,
+  partition: slot.ref.partition,
+  records: [],
+  backlog: slot.next < slot.high,
+  highWatermark: slot.high
+})
+
+/**
+ * Connects, creates missing topics, refuses topics that are not co-partitioned (SourceError
+ * "TopicMismatch"), joins the group `groupId` and starts fetching. Everything is released
+ * with the scope: the consumer leaves the group, the last positions are committed.
+ */
+export const make = <E = never>(options: KafkaSourceOptions<E>): Effect.Effect<KafkaSource<E>, SourceError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const capacity = options.queueCapacity ?? 4
+    const idlePollMs = options.idlePollMs ?? 1_000
+    const commitIntervalMs = options.commitIntervalMs ?? 1_000
+    const topics = [...options.topics]
+    const context: Context.Context<never> = yield* Effect.context<never>()
+    const nowMs = () => Effect.runSyncWith(context)(Clock.currentTimeMillis)
+    const log = Effect.runForkWith(context)
+
+    const kafka = yield* makeClient({ brokers: options.brokers, clientId: options.clientId ?? `insights-${options.groupId}` })
+    const admin: Admin = yield* makeAdmin(kafka)
+    const partitionCount = yield* ensureTopics(admin, topics, options.partitions)
+
+    const queue = yield* Queue.bounded<Entry, SourceError | E>(capacity)
+    const joinTasks = yield* Queue.unbounded<JoinTask>()
+    const slots = new Map<string, Slot>()
+    const pendingCommits = new Map<string, Position>()
+    let closing = false
+    let joins = 0
+
+    const consumer: Consumer = kafka.consumer({
+      groupId: options.groupId,
+      partitionAssigners: [coPartitionedAssigner],
+      sessionTimeout: options.sessionTimeoutMs ?? 30_000,
+      rebalanceTimeout: 60_000,
+      heartbeatInterval: options.heartbeatIntervalMs ?? 3_000,
+      maxWaitTimeInMs: options.maxWaitMs ?? 500,
+      allowAutoTopicCreation: false
+    })
+
+    const fail = (error: SourceError | E) => {
+      if (!closing) Queue.failCauseUnsafe(queue, Cause.fail(error))
+    }
+    const offerEvent = (event: SourceEvent) => Queue.offer(queue, { event, taken: false, withdrawn: false })
+
+    // ---- group join (synchronous, before kafkajs fetches anything of the new assignment)
+    consumer.on(consumer.events.GROUP_JOIN, (event) => {
+      try {
+        joins++
+        const assignment = event.payload.memberAssignment
+        const assigned: Array<PartitionRef> = []
+        for (const topic of Object.keys(assignment).sort()) {
+          for (const partition of [...assignment[topic]!].sort((a, b) => a - b)) assigned.push({ topic, partition })
+        }
+        const ids = new Set(assigned.map(partitionId))
+        const revoked: Array<PartitionRef> = []
+        for (const [id, slot] of slots) {
+          if (!ids.has(id)) {
+            slots.delete(id)
+            pendingCommits.delete(id)
+            revoked.push(slot.ref)
+          }
+        }
+        const added: Array<Slot> = []
+        const paused: Array<PartitionRef> = []
+        const now = nowMs()
+        for (const ref of assigned) {
+          const id = partitionId(ref)
+          const slot = slots.get(id)
+          if (slot === undefined) {
+            const fresh: Slot = { ref, id, state: "starting", next: 0, high: 0, lastBatchAt: now }
+            slots.set(id, fresh)
+            added.push(fresh)
+            paused.push(ref)
+          } else if (slot.state === "starting") {
+            paused.push(ref) // its start is still being looked up (a kafkajs restart forgets pauses)
+          } else {
+            // kept across the rebalance: continue exactly after what was handed on, not from
+            // the group's committed offset (which lags behind)
+            consumer.seek({ topic: ref.topic, partition: ref.partition, offset: String(slot.next) })
+          }
+        }
+        if (paused.length > 0) consumer.pause(byTopic(paused))
+        Queue.offerUnsafe(joinTasks, { assigned, revoked, added })
+      } catch (error) {
+        fail(toSourceError("cannot take the assigned partitions")(error))
+      }
+    })
+
+    consumer.on(consumer.events.CRASH, (event) => {
+      const { error, restart } = event.payload
+      if (restart) log(Effect.logWarning(`Kafka consumer restarting after: ${error.message}`))
+      else fail(toSourceError("the Kafka consumer stopped")(error))
+    })
+
+    // ---- start newly assigned partitions, one join at a time
+    const startPartitions = (task: JoinTask) =>
+      Effect.gen(function*() {
+        if (task.revoked.length > 0) yield* offerEvent({ _tag: "Revoked", partitions: task.revoked })
+        const live = (s: Slot) => slots.get(s.id) === s
+        const added = task.added.filter(live)
+        if (added.length > 0) {
+          const stored = yield* options.startOffsets(added.map((s) => s.ref))
+          const storedById = new Map(stored.map((s) => [partitionId(s), s.offset]))
+          const ends = new Map<string, PartitionEnds>()
+          for (const topic of new Set(added.map((s) => s.ref.topic))) {
+            for (const e of yield* partitionEnds(admin, topic)) ends.set(partitionId({ topic, partition: e.partition }), e)
+          }
+          for (const s of added) {
+            const end = ends.get(s.id) ?? { partition: s.ref.partition, low: 0, high: 0 }
+            const want = storedById.get(s.id)
+            let start = want ?? end.low
+            if (want !== undefined && (want < end.low || want > end.high)) {
+              yield* Effect.logWarning(
+                `${s.id}: stored position ${want} is outside the log [${end.low}, ${end.high}] ` +
+                  `(${want < end.low ? "deleted by retention" : "topic recreated?"}); reading from ${end.low}`
+              )
+              start = end.low
+            }
+            s.next = start
+            s.high = end.high
+          }
+        }
+        yield* offerEvent({ _tag: "Assigned", partitions: task.assigned })
+        for (const s of added) {
+          if (!live(s)) continue
+          yield* offerEvent(emptyRecords(s))
+          if (!live(s)) continue
+          s.state = "ready"
+          s.lastBatchAt = yield* Clock.currentTimeMillis
+          try {
+            consumer.seek({ topic: s.ref.topic, partition: s.ref.partition, offset: String(s.next) })
+            consumer.resume(byTopic([s.ref]))
+          } catch {
+            // the consumer is restarting: its next join seeks every ready partition to `next`
+          }
+        }
+      })
+
+    yield* Stream.fromQueue(joinTasks).pipe(
+      Stream.runForEach(startPartitions),
+      Effect.catchCause((cause) => Effect.sync(() => { if (!closing) Queue.failCauseUnsafe(queue, cause) })),
+      Effect.forkScoped
+    )
+
+    // ---- batches: hand on through the bounded queue, heartbeating while the engine is behind
+    const deliver = async (entry: Entry, heartbeat: () => Promise<void>): Promise<{ delivered: boolean; error?: unknown }> => {
+      const fiber = Effect.runFork(Queue.offer(queue, entry))
+      const done = Effect.runPromise(Fiber.await(fiber))
+      for (;;) {
+        let timer: ReturnType<typeof setTimeout> | undefined
+        const exit = await Promise.race([done, new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), 1_000) })])
+        clearTimeout(timer)
+        if (exit !== undefined) return { delivered: Exit.isSuccess(exit) && exit.value && !entry.withdrawn }
+        if (closing) {
+          entry.withdrawn = true
+          return { delivered: entry.taken }
+        }
+        try {
+          await heartbeat()
+        } catch (error) {
+          // a rebalance: withdraw the batch unless the engine already took it, then let kafkajs rejoin
+          if (entry.taken) return { delivered: true, error }
+          entry.withdrawn = true
+          return { delivered: false, error }
+        }
+      }
+    }
+
+    const eachBatch = async ({ batch, heartbeat, resolveOffset, isStale }: EachBatchPayload): Promise<void> => {
+      const slot = slots.get(`${batch.topic}/${batch.partition}`)
+      if (closing || slot === undefined || slot.state !== "ready" || isStale()) return
+      const last = Number(batch.lastOffset())
+      const high = Number(batch.highWatermark)
+      const records: Array<Envelope> = []
+      for (const m of batch.messages) {
+        const offset = Number(m.offset)
+        if (offset < slot.next) continue
+        records.push({
+          topic: batch.topic,
+          partition: batch.partition,
+          offset,
+          key: m.key == null ? null : m.key.toString("utf8"),
+          value: m.value == null ? "" : m.value.toString("utf8")
+        })
+      }
+      let error: unknown = undefined
+      if (records.length > 0) {
+        const entry: Entry = {
+          event: { _tag: "Records", topic: batch.topic, partition: batch.partition, records, backlog: last + 1 < high, highWatermark: high },
+          taken: false,
+          withdrawn: false
+        }
+        const outcome = await deliver(entry, heartbeat)
+        if (!outcome.delivered) {
+          if (outcome.error !== undefined) throw outcome.error
+          return
+        }
+        error = outcome.error
+      }
+      slot.next = Math.max(slot.next, last + 1)
+      slot.high = Math.max(slot.high, high)
+      slot.lastBatchAt = nowMs()
+      resolveOffset(batch.lastOffset())
+      if (error !== undefined) throw error
+    }
+
+    // A batch of only transaction markers never reaches eachBatch; kafkajs moves past it.
+    consumer.on(consumer.events.END_BATCH_PROCESS, (event) => {
+      const { topic, partition, batchSize, firstOffset, lastOffset } = event.payload
+      const slot = slots.get(`${topic}/${partition}`)
+      if (batchSize === 0 && slot !== undefined && slot.state === "ready" && Number(firstOffset) <= slot.next) {
+        slot.next = Math.max(slot.next, Number(lastOffset) + 1)
+      }
+    })
+
+    // ---- quiet partitions report their end offsets (non-blocking: skipped while the engine is behind)
+    const pollQuiet = Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const quiet = [...slots.values()].filter((s) => s.state === "ready" && now - s.lastBatchAt >= idlePollMs)
+      for (const topic of new Set(quiet.map((s) => s.ref.topic))) {
+        const ends = yield* partitionEnds(admin, topic)
+        for (const e of ends) {
+          const s = slots.get(partitionId({ topic, partition: e.partition }))
+          if (s === undefined || s.state !== "ready" || now - s.lastBatchAt < idlePollMs) continue
+          s.high = Math.max(s.high, e.high)
+          Queue.offerUnsafe(queue, { event: emptyRecords(s), taken: false, withdrawn: false })
+        }
+      }
+    }).pipe(Effect.catch((e) => Effect.logWarning(`cannot read end offsets: ${e.message}`)))
+    yield* Effect.forkScoped(Effect.repeat(pollQuiet, Schedule.spaced(idlePollMs)))
+
+    // ---- Kafka's committed offsets follow PostgreSQL's, for lag tools
+    const flushCommits = Effect.suspend(() => {
+      const offsets = [...pendingCommits.values()].filter((p) => slots.has(partitionId(p)))
+      pendingCommits.clear()
+      if (offsets.length === 0) return Effect.void
+      return attempt("cannot commit offsets to Kafka", () =>
+        consumer.commitOffsets(offsets.map((p) => ({ topic: p.topic, partition: p.partition, offset: String(p.nextOffset) })))).pipe(
+        Effect.catch((e) => Effect.logDebug(e.message))
+      )
+    })
+    yield* Effect.forkScoped(Effect.repeat(flushCommits, Schedule.spaced(commitIntervalMs)))
+
+    yield* Effect.acquireRelease(
+      attempt("cannot start the Kafka consumer", async () => {
+        await consumer.connect()
+        await consumer.subscribe({ topics, fromBeginning: true })
+        await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch })
+      }),
+      () =>
+        Effect.gen(function*() {
+          closing = true
+          yield* Queue.shutdown(queue) // wakes an eachBatch waiting for room
+          yield* flushCommits.pipe(Effect.timeout("3 seconds"), Effect.ignore)
+          yield* Effect.promise(() => consumer.disconnect().catch(() => undefined))
+        })
+    )
+    yield* Effect.logInfo(`reading Kafka topics ${topics.join(", ")} (${partitionCount} partitions each) as group ${options.groupId}`)
+
+    const events: Stream.Stream<SourceEvent, SourceError | E> = Stream.fromQueue(queue).pipe(
+      Stream.filter((entry) => {
+        if (entry.withdrawn) return false
+        entry.taken = true
+        return true
+      }),
+      Stream.map((entry) => entry.event)
+    )
+
+    return {
+      _tag: "Unbounded",
+      name: sourceName(options.groupId),
+      events,
+      commit: (positions: ReadonlyArray<Position>) =>
+        Effect.sync(() => {
+          for (const p of positions) pendingCommits.set(partitionId(p), p)
+        }),
+      handedOn: () => new Map([...slots.values()].filter((s) => s.state === "ready").map((s) => [s.id, s.next])),
+      joins: () => joins
+    } satisfies KafkaSource<E>
+  })

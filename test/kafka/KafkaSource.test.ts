@@ -1,0 +1,216 @@
+/**
+ * The Kafka source on a real broker, without the engine: topic setup, Assigned before
+ * Records, keys and values as sent, starting at the stored positions (not the group's
+ * committed offsets), bounded handoff with heartbeats, idle reports.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Stream } from "effect"
+import type { PartitionRef, Records, SourceEvent } from "../../src/engine/Source.ts"
+import * as KafkaSource from "../../src/sources/KafkaSource.ts"
+import type { SourceError } from "../../src/sources/SourceError.ts"
+import { committedOffsets, createTopics, endOffsets, kafkaBrokers, produce, uniqueName } from "../support/Kafka.ts"
+
+const brokers = await kafkaBrokers()
+
+const waitUntil = (what: string, cond: () => boolean, timeoutMs = 20_000) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + timeoutMs
+    while (!cond()) {
+      if (Date.now() > deadline) return yield* Effect.die(new Error(`timed out waiting for ${what}`))
+      yield* Effect.sleep("25 millis")
+    }
+  })
+
+/** Runs the source's stream into an array (in a fiber of the test's scope). */
+const collect = (source: { readonly events: Stream.Stream<SourceEvent, unknown> }, perEvent?: (e: SourceEvent) => Effect.Effect<void>) =>
+  Effect.gen(function*() {
+    const events: Array<SourceEvent> = []
+    const fiber = yield* Effect.forkScoped(Stream.runForEach(source.events, (e) =>
+      Effect.sync(() => events.push(e)).pipe(Effect.andThen(perEvent ? perEvent(e) : Effect.void))))
+    return { events, fiber }
+  })
+
+const recordsOf = (events: ReadonlyArray<SourceEvent>) =>
+  events.filter((e): e is Records => e._tag === "Records").flatMap((e) => e.records)
+
+const options = (topics: ReadonlyArray<string>, groupId: string, extra: Partial<KafkaSource.KafkaSourceOptions<never>> = {}): KafkaSource.KafkaSourceOptions<never> => ({
+  brokers: brokers!.split(","),
+  groupId,
+  topics,
+  partitions: 4,
+  startOffsets: () => Effect.succeed([]),
+  idlePollMs: 300,
+  ...extra
+})
+
+describe("co-partitioned assignment", () => {
+  it("gives partition n of every topic to the same member, round-robin over members", () => {
+    const plan = KafkaSource.assignCoPartitioned(["b", "a", "c"], [
+      { topic: "clicks", partitions: [0, 1, 2, 3] },
+      { topic: "checkouts", partitions: [3, 2, 1, 0] }
+    ])
+    assert.deepStrictEqual(Object.fromEntries(plan), {
+      a: { clicks: [0, 3], checkouts: [0, 3] },
+      b: { clicks: [1], checkouts: [1] },
+      c: { clicks: [2], checkouts: [2] }
+    })
+    assert.deepStrictEqual(Object.fromEntries(KafkaSource.assignCoPartitioned(["m"], [{ topic: "t", partitions: [1, 0] }])), { m: { t: [0, 1] } })
+  })
+})
+
+describe.skipIf(brokers === undefined)("KafkaSource on a real broker", () => {
+  it.live("creates missing topics with the configured partition count", () =>
+    Effect.gen(function*() {
+      const topics = [uniqueName("clicks"), uniqueName("checkouts")]
+      const source = yield* KafkaSource.make(options(topics, uniqueName("g"), { partitions: 3 }))
+      assert.strictEqual(source.name.startsWith("kafka:g-"), true)
+      for (const t of topics) assert.strictEqual((yield* Effect.promise(() => endOffsets(brokers!, t))).size, 3)
+    }))
+
+  it.live("refuses topics that are not co-partitioned, with a clear error", () =>
+    Effect.gen(function*() {
+      const clicks = uniqueName("clicks"), checkouts = uniqueName("checkouts")
+      yield* Effect.promise(() => createTopics(brokers!, [clicks], 4))
+      yield* Effect.promise(() => createTopics(brokers!, [checkouts], 2))
+      const error = yield* Effect.flip(KafkaSource.make(options([clicks, checkouts], uniqueName("g"))))
+      assert.strictEqual((error as SourceError).reason, "TopicMismatch")
+      assert.include(error.message, `${clicks} (4 partitions) and ${checkouts} (2 partitions)`)
+    }))
+
+  it.live("emits Assigned before any Records, then every message once with its key and value as sent", () =>
+    Effect.gen(function*() {
+      const clicks = uniqueName("clicks"), checkouts = uniqueName("checkouts")
+      yield* Effect.promise(() => createTopics(brokers!, [clicks, checkouts], 4))
+      const keyed = Array.from({ length: 400 }, (_, i) => ({ key: `u${i % 37}`, value: JSON.stringify({ n: i, text: "é€😀" }) }))
+      yield* Effect.promise(() => produce(brokers!, clicks, [...keyed, { key: null, value: "no key", partition: 2 }, { key: "u1", value: null, partition: 3 }]))
+      yield* Effect.promise(() => produce(brokers!, checkouts, [{ key: "\u00e9t\u00e9", value: "k1", partition: 1 }]))
+      const source = yield* KafkaSource.make(options([clicks, checkouts], uniqueName("g")))
+      const { events } = yield* collect(source)
+      yield* waitUntil("all records", () => recordsOf(events).length === 403)
+
+      assert.strictEqual(events[0]!._tag, "Assigned")
+      const assigned = (events[0] as { partitions: ReadonlyArray<PartitionRef> }).partitions
+      assert.strictEqual(assigned.length, 8)
+      // before its first non-empty batch, every partition reported where it stands
+      const firstEmpty = new Set<string>()
+      for (const e of events.slice(1)) {
+        if (e._tag !== "Records") continue
+        const id = `${e.topic}/${e.partition}`
+        if (e.records.length === 0) firstEmpty.add(id)
+        else assert.isTrue(firstEmpty.has(id), `${id}: records before its initial report`)
+      }
+      assert.strictEqual(firstEmpty.size, 8)
+
+      const records = recordsOf(events)
+      const clickRecords = records.filter((r) => r.topic === clicks)
+      assert.deepStrictEqual(clickRecords.filter((r) => r.key !== null && r.value !== "").map((r) => r.value).sort(), keyed.map((m) => m.value).sort())
+      assert.deepStrictEqual(records.find((r) => r.value === "no key")!.key, null)
+      const tombstone = records.find((r) => r.topic === clicks && r.partition === 3 && r.value === "")!
+      assert.strictEqual(tombstone.key, "u1")
+      assert.deepStrictEqual(records.filter((r) => r.topic === checkouts).map((r) => [r.key, r.value, r.partition]), [["\u00e9t\u00e9", "k1", 1]])
+      // per partition: offsets 0..n-1, each once, in order
+      const byPartition = new Map<string, Array<number>>()
+      for (const r of records) byPartition.set(`${r.topic}/${r.partition}`, [...(byPartition.get(`${r.topic}/${r.partition}`) ?? []), r.offset])
+      for (const [, offsets] of byPartition) assert.deepStrictEqual(offsets, offsets.map((_, i) => i))
+      // murmur2 keyed: the same key is on one partition
+      const partitionsOfU1 = new Set(clickRecords.filter((r) => r.key === "u1" && r.value !== "").map((r) => r.partition))
+      assert.strictEqual(partitionsOfU1.size, 1)
+    }))
+
+  it.live("starts each partition at its stored position, never at the group's committed offset", () =>
+    Effect.gen(function*() {
+      const clicks = uniqueName("clicks"), checkouts = uniqueName("checkouts"), group = uniqueName("g")
+      yield* Effect.promise(() => createTopics(brokers!, [clicks, checkouts], 4))
+      for (let p = 0; p < 4; p++) {
+        yield* Effect.promise(() => produce(brokers!, clicks, Array.from({ length: 50 }, (_, i) => ({ key: null, value: `c${p}-${i}`, partition: p }))))
+      }
+      // a first run reads everything and commits to Kafka: p0 → 50, p1 → 50, p2 → 5, p3 → 30
+      yield* Effect.scoped(Effect.gen(function*() {
+        const first = yield* KafkaSource.make(options([clicks, checkouts], group, { commitIntervalMs: 100 }))
+        const { events } = yield* collect(first)
+        yield* waitUntil("first run", () => recordsOf(events).length === 200)
+        yield* first.commit([0, 1, 2, 3].map((p) => ({ topic: clicks, partition: p, nextOffset: [50, 50, 5, 30][p]! })))
+      }))
+      const committed = yield* Effect.promise(() => committedOffsets(brokers!, group, clicks))
+      assert.deepStrictEqual([0, 1, 2, 3].map((p) => committed.get(p)), [50, 50, 5, 30])
+
+      // PostgreSQL says: p0 at 10 (behind Kafka: re-read), p1 at 50 (the end), p2 at 20 (ahead of Kafka: skip
+      // nothing, repeat nothing), p3 unknown (earliest); checkouts unknown
+      const asked: Array<ReadonlyArray<PartitionRef>> = []
+      const stored = [{ topic: clicks, partition: 0, offset: 10 }, { topic: clicks, partition: 1, offset: 50 }, { topic: clicks, partition: 2, offset: 20 }]
+      const second = yield* KafkaSource.make(options([clicks, checkouts], group, {
+        startOffsets: (partitions) => Effect.sync(() => { asked.push(partitions) ; return stored })
+      }))
+      const { events } = yield* collect(second)
+      yield* waitUntil("second run", () => recordsOf(events).length === 40 + 0 + 30 + 50)
+      yield* Effect.sleep("1 second") // nothing more may come
+      const offsetsOf = (p: number) => recordsOf(events).filter((r) => r.topic === clicks && r.partition === p).map((r) => r.offset)
+      assert.deepStrictEqual(offsetsOf(0), Array.from({ length: 40 }, (_, i) => 10 + i))
+      assert.deepStrictEqual(offsetsOf(1), [])
+      assert.deepStrictEqual(offsetsOf(2), Array.from({ length: 30 }, (_, i) => 20 + i))
+      assert.deepStrictEqual(offsetsOf(3), Array.from({ length: 50 }, (_, i) => i))
+      assert.strictEqual(asked.length, 1)
+      assert.strictEqual(asked[0]!.length, 8)
+      // the initial reports: p1 is at its end, p0 has a backlog
+      const initial = (p: number) => events.find((e): e is Records => e._tag === "Records" && e.topic === clicks && e.partition === p)!
+      assert.deepStrictEqual([initial(0).backlog, initial(0).highWatermark], [true, 50])
+      assert.deepStrictEqual([initial(1).backlog, initial(1).highWatermark], [false, 50])
+
+      // records produced after the start arrive too, after the stored ones
+      yield* Effect.promise(() => produce(brokers!, clicks, [{ key: null, value: "late-arrival", partition: 1 }]))
+      yield* waitUntil("new record", () => recordsOf(events).some((r) => r.value === "late-arrival"))
+      assert.deepStrictEqual(offsetsOf(1), [50])
+    }))
+
+  it.live("reports quiet partitions: caught up (no backlog) with their end offset, again and again", () =>
+    Effect.gen(function*() {
+      const clicks = uniqueName("clicks"), checkouts = uniqueName("checkouts")
+      yield* Effect.promise(() => createTopics(brokers!, [clicks, checkouts], 2))
+      yield* Effect.promise(() => produce(brokers!, clicks, [{ key: null, value: "x", partition: 0 }, { key: null, value: "y", partition: 0 }]))
+      const source = yield* KafkaSource.make(options([clicks, checkouts], uniqueName("g"), { idlePollMs: 200 }))
+      const { events } = yield* collect(source)
+      yield* Effect.sleep("1500 millis")
+      const reports = (topic: string, p: number) =>
+        events.filter((e): e is Records => e._tag === "Records" && e.topic === topic && e.partition === p && e.records.length === 0)
+      for (const [topic, p, high] of [[clicks, 0, 2], [clicks, 1, 0], [checkouts, 0, 0], [checkouts, 1, 0]] as const) {
+        const r = reports(topic, p)
+        assert.isAtLeast(r.length, 3, `${topic}/${p}`)
+        assert.deepStrictEqual([r.at(-1)!.backlog, r.at(-1)!.highWatermark], [false, high])
+      }
+    }))
+
+  it.live("hands batches on through a bounded queue: a slow engine slows the reads and keeps the group (heartbeats)", () =>
+    Effect.gen(function*() {
+      const clicks = uniqueName("clicks"), checkouts = uniqueName("checkouts")
+      yield* Effect.promise(() => createTopics(brokers!, [clicks, checkouts], 1))
+      const total = 60_000
+      const pad = "x".repeat(200)
+      yield* Effect.promise(() => produce(brokers!, clicks, Array.from({ length: total }, (_, i) => ({ key: null, value: `${i} ${pad}` }))))
+      const source = yield* KafkaSource.make(options([clicks, checkouts], uniqueName("g"), {
+        queueCapacity: 2, sessionTimeoutMs: 6_000, heartbeatIntervalMs: 1_000
+      }))
+      let slow = true
+      let consumed = 0
+      let largest = 0
+      let maxAhead = 0
+      const { events } = yield* collect(source, (e) => Effect.gen(function*() {
+        if (e._tag === "Records") {
+          consumed += e.records.length
+          largest = Math.max(largest, e.records.length)
+          const handed = source.handedOn().get(`${clicks}/0`) ?? 0
+          maxAhead = Math.max(maxAhead, handed - consumed)
+          if (slow && e.records.length > 0) yield* Effect.sleep("1 second")
+        }
+      }))
+      // longer than the session timeout, with the engine taking one batch a second
+      yield* Effect.sleep("7 seconds")
+      assert.isBelow(consumed, total / 2, "the slow phase read only part of the topic")
+      assert.isAtMost(maxAhead, 4 * largest, "never more than the queue (2) + the taken and the waiting batch ahead")
+      slow = false
+      yield* waitUntil("the rest", () => consumed >= total)
+      const offsets = recordsOf(events).map((r) => r.offset)
+      assert.strictEqual(offsets.length, total)
+      assert.isTrue(offsets.every((o, i) => o === i), "each offset once, in order")
+      assert.strictEqual(source.joins(), 1, "no rebalance: the member heartbeated while it waited")
+    }), 60_000)
+})
