@@ -11,6 +11,7 @@ import { makeProducts, makeUsers, productsCsv, usersCsv } from "../generator/Cat
 import { makeSimulator } from "../generator/Shoppers.ts"
 import { defaultData } from "../generator/writeData.ts"
 import { UsageError } from "../Process.ts"
+import * as Progress from "./Progress.ts"
 
 export interface GenerateOptions {
   readonly seed: number
@@ -54,14 +55,19 @@ export const toFiles = (dir: string, options: GenerateOptions) =>
       out[topic] = []
     }
     const step = 1000 / rate
-    for (let i = 0; i < count; i++) {
-      const m = simulator.next(Math.floor(start + i * step))
-      out[m.topic].push(`${m.key}\t${m.value}\n`)
-      if (out[m.topic].length >= 10_000) flush(m.topic)
-    }
-    flush("clicks")
-    flush("checkouts")
-    fs.closeSync(files.clicks)
-    fs.closeSync(files.checkouts)
+    yield* Effect.gen(function*() {
+      const progress = yield* Progress.make({ label: "generate", unit: "messages", total: count })
+      for (let i = 0; i < count; i++) {
+        const m = simulator.next(Math.floor(start + i * step))
+        out[m.topic].push(`${m.key}\t${m.value}\n`)
+        if (out[m.topic].length >= 10_000) flush(m.topic)
+        if ((i & 0x3fff) === 0x3fff) yield* progress.update(i + 1) // every 16 384 messages
+      }
+      flush("clicks")
+      flush("checkouts")
+      fs.closeSync(files.clicks)
+      fs.closeSync(files.checkouts)
+      yield* progress.update(count)
+    }).pipe(Effect.scoped) // the bar ends before the summary line
     yield* Console.error(`wrote ${count} messages to ${dir}/clicks.txt and ${dir}/checkouts.txt (+ Users.csv, Products.csv)`)
   })

@@ -1,14 +1,28 @@
 /** `insights replay --clicks FILE --checkouts FILE [--users FILE --products FILE]` */
-import { Clock, Console, Effect } from "effect"
+import { Clock, Console, Effect, Stream } from "effect"
+import * as fs from "node:fs"
 import type { EngineConfig } from "../config.ts"
+import { RunnerStats } from "../engine/RunnerStats.ts"
 import * as AttributionPipeline from "../jobs/AttributionPipeline.ts"
 import { Dimensions } from "../jobs/Dimensions.ts"
 import * as ReplaySource from "../sources/ReplaySource.ts"
+import * as Progress from "./Progress.ts"
 
 export interface ReplayFiles {
   readonly clicks?: string | undefined
   readonly checkouts?: string | undefined
 }
+
+/** Messages in a kcat file, i.e. its lines (a last line without a newline counts): the progress bar's total. */
+const countMessages = (path: string): Effect.Effect<number, Error> =>
+  Stream.fromAsyncIterable(fs.createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>, (e) => e as Error).pipe(
+    Stream.runFold(() => ({ lines: 0, last: 10 }), (acc, chunk) => {
+      let lines = acc.lines
+      for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) lines++
+      return { lines, last: chunk.length > 0 ? chunk[chunk.length - 1]! : acc.last }
+    }),
+    Effect.map((acc) => acc.lines + (acc.last === 10 ? 0 : 1))
+  )
 
 export const replay = (config: EngineConfig, files: ReplayFiles) =>
   Effect.gen(function*() {
@@ -19,7 +33,18 @@ export const replay = (config: EngineConfig, files: ReplayFiles) =>
     yield* dims.refresh // dimensions loaded just before (--users/--products) are used from the first row
     const source = yield* ReplaySource.make(inputs)
     const started = yield* Clock.currentTimeMillis
-    const stats = yield* AttributionPipeline.run(source, config)
+    const stats = new RunnerStats()
+    yield* Effect.gen(function*() {
+      // progress: messages read, against the files' line count (counted alongside, not before)
+      const progress = yield* Progress.make({ label: "replay", unit: "messages" })
+      yield* Effect.forEach(inputs, (f) => countMessages(f.path)).pipe(
+        Effect.tap((counts) => Effect.sync(() => progress.setTotal(counts.reduce((a, b) => a + b, 0)))),
+        Effect.ignore,
+        Effect.forkScoped
+      )
+      yield* Progress.poll(progress, () => stats.eventsTotal)
+      yield* AttributionPipeline.run(source, config, stats)
+    }).pipe(Effect.scoped) // the bar ends before the summary line
     const seconds = ((yield* Clock.currentTimeMillis) - started) / 1000
     const c = (name: string) => stats.counters.get(name) ?? 0
     yield* Console.error(

@@ -1,6 +1,8 @@
 /**
- * The HTTP surface of the running job on `HTTP_PORT`: health, readiness and the status JSON.
- * Served by Effect's HTTP router on Node's http server, in the job's process and scope.
+ * The HTTP surface of the running job on `HTTP_PORT` (SPEC §8): the status page (`/`) and its
+ * JSON (`/api/status`), Prometheus text (`/metrics`), liveness (`/healthz`), readiness
+ * (`/readyz`) and the recommendations API. Served by Effect's HTTP router on Node's http
+ * server, in the job's process and scope: it stops when the job does.
  */
 import { NodeHttpServer } from "@effect/platform-node"
 import { Clock, Effect, Layer } from "effect"
@@ -8,21 +10,45 @@ import { HttpRouter, HttpServerResponse } from "effect/http"
 import { createServer } from "node:http"
 import type { RunnerStats } from "../engine/RunnerStats.ts"
 import { Health } from "./Health.ts"
+import * as Metrics from "./Metrics.ts"
+import * as Recommendations from "./Recommendations.ts"
 import { statusSnapshot } from "./Status.ts"
+import * as StatusPage from "./StatusPage.ts"
+
+const noStore = { "cache-control": "no-store" }
+
+/** When this process started, Unix ms (Node's time origin, not a clock read). */
+const processStartedAt = (): number => Math.round(performance.timeOrigin)
 
 export const routes = (stats: RunnerStats) =>
-  Layer.mergeAll(
-    HttpRouter.add("GET", "/healthz", HttpServerResponse.json({ status: "ok" })),
-    HttpRouter.add("GET", "/readyz", Effect.gen(function*() {
-      const health = yield* Health
-      const r = yield* health.readiness
-      return yield* HttpServerResponse.json(r, { status: r.ready ? 200 : 503 })
-    })),
-    HttpRouter.add("GET", "/api/status", Effect.gen(function*() {
-      const now = yield* Clock.currentTimeMillis
-      return yield* HttpServerResponse.json(statusSnapshot(stats, now))
-    }))
-  )
+  Layer.unwrap(Effect.sync(() => {
+    const startedAt = processStartedAt()
+    const probe = Metrics.nodeProcess(startedAt)
+    const scraper = Metrics.make(stats, probe)
+    const info = { startedAt, memory: probe.memory }
+    return Layer.mergeAll(
+      HttpRouter.add("GET", "/", HttpServerResponse.html(StatusPage.html).pipe(HttpServerResponse.setHeaders(noStore))),
+      HttpRouter.add("GET", "/api/status", Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        return yield* HttpServerResponse.json(statusSnapshot(stats, now, info), { headers: noStore })
+      })),
+      HttpRouter.add("GET", "/metrics", Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const text = yield* scraper.format(now)
+        return HttpServerResponse.text(text, { contentType: "text/plain; version=0.0.4; charset=utf-8" })
+      })),
+      HttpRouter.add("GET", "/healthz", HttpServerResponse.json({ status: "ok" })),
+      HttpRouter.add("GET", "/readyz", Effect.gen(function*() {
+        const health = yield* Health
+        const r = yield* health.readiness
+        return yield* HttpServerResponse.json(r, { status: r.ready ? 200 : 503, headers: noStore })
+      })),
+      HttpRouter.add("GET", "/api/users/:userId/recommendations", Recommendations.handler)
+    )
+  }))
 
+/** The server on `port` (all interfaces); the status page polls once a second, so requests are not logged. */
 export const layer = (port: number, stats: RunnerStats) =>
-  HttpRouter.serve(routes(stats)).pipe(Layer.provide(NodeHttpServer.layer(createServer, { port, host: "0.0.0.0" })))
+  HttpRouter.serve(routes(stats), { disableLogger: true }).pipe(
+    Layer.provide(NodeHttpServer.layer(createServer, { port, host: "0.0.0.0" }))
+  )

@@ -1,20 +1,53 @@
 /**
  * The job's state as JSON for the status page and `/api/status`: watermark and its delay,
- * partitions (position, lag, idle), counters, keyed state and the sink.
+ * partitions (position, lag, idle), counters, keyed state with an approximate size, the
+ * sink with its recent batch latency, scheduled jobs and the process's memory.
+ *
+ * Read from `RunnerStats` on demand; rates are left to the reader (the page computes them
+ * from successive snapshots, Prometheus from successive scrapes).
  */
 import type { RunnerStats } from "../engine/RunnerStats.ts"
 
-const time = (ms: number): string | null => Number.isFinite(ms) ? new Date(ms).toISOString() : ms > 0 ? "+infinity" : null
+/** Rough cost of one held item (a click or a pending checkout with its map entries), in bytes. */
+export const BYTES_PER_HELD = 300
+/** Rough cost of one key (a user's state record), in bytes. */
+export const BYTES_PER_KEY = 200
 
-export const statusSnapshot = (stats: RunnerStats, now: number) => {
+const time = (ms: number): string | null => Number.isFinite(ms) ? new Date(ms).toISOString() : ms > 0 ? "+infinity" : null
+const isoOrNull = (ms: number | undefined): string | null => ms === undefined ? null : new Date(ms).toISOString()
+
+/** Approximate bytes of keyed state: an estimate for a glance, not a measurement. */
+export const estimateStateBytes = (state: { readonly keys: number; readonly held: number; readonly pending: number }): number =>
+  state.keys * BYTES_PER_KEY + (state.held + state.pending) * BYTES_PER_HELD
+
+/** The `q` quantile (0..1) of `values` by nearest rank; `null` when empty. */
+export const quantile = (values: ReadonlyArray<number>, q: number): number | null => {
+  if (values.length === 0) return null
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!
+}
+
+export interface ProcessInfo {
+  /** processing time the HTTP surface started, epoch ms */
+  readonly startedAt: number
+  readonly memory: () => { readonly rss: number; readonly heapUsed: number; readonly heapTotal: number }
+}
+
+export const statusSnapshot = (stats: RunnerStats, now: number, info?: ProcessInfo) => {
   const state = stats.state()
+  const counter = (name: string) => stats.counters.get(name) ?? 0
+  const recent = stats.sink.recentBatchMs
+  const memory = info?.memory()
   return {
     now: new Date(now).toISOString(),
+    startedAt: info === undefined ? null : new Date(info.startedAt).toISOString(),
     watermark: time(stats.watermark),
     watermarkDelaySeconds: Number.isFinite(stats.watermark) ? (now - stats.watermark) / 1000 : null,
     eventsTotal: stats.eventsTotal,
     eventsByTopic: Object.fromEntries(stats.eventsByTopic),
     counters: Object.fromEntries(stats.counters),
+    ingestErrors: counter("ingest_errors"),
+    lateEvents: { clicks: counter("late_clicks"), checkouts: counter("late_checkouts") },
     partitions: stats.partitionViews(now).map((p) => ({
       topic: p.topic,
       partition: p.partition,
@@ -24,17 +57,33 @@ export const statusSnapshot = (stats: RunnerStats, now: number) => {
       events: p.events,
       maxEventTime: time(p.maxEventTime),
       idle: p.idle,
-      lastReadAt: p.lastReadAt === undefined ? null : new Date(p.lastReadAt).toISOString()
+      lastReadAt: isoOrNull(p.lastReadAt)
     })),
-    state: { users: state.keys, clicksHeld: state.held, pendingCheckouts: state.pending, timers: state.timers },
+    state: {
+      users: state.keys,
+      clicksHeld: state.held,
+      pendingCheckouts: state.pending,
+      timers: state.timers,
+      approxBytes: estimateStateBytes(state),
+      approxBytesFormula: `users × ${BYTES_PER_KEY} B + (clicks held + pending checkouts) × ${BYTES_PER_HELD} B`
+    },
     sink: {
       rowsWritten: stats.sink.rowsWritten,
       batches: stats.sink.batches,
       lastBatchMs: stats.sink.lastBatchMs ?? null,
-      lastCommitAt: stats.sink.lastCommitAt === undefined ? null : new Date(stats.sink.lastCommitAt).toISOString()
+      recentBatchMs: {
+        count: recent.length,
+        p50: quantile(recent, 0.5),
+        p95: quantile(recent, 0.95),
+        max: recent.length === 0 ? null : Math.max(...recent)
+      },
+      lastCommitAt: isoOrNull(stats.sink.lastCommitAt)
     },
+    /** scheduled jobs (hourly rollup, midnight export) report here once they exist */
+    scheduledJobs: [] as Array<{ readonly name: string; readonly lastRunAt: string | null; readonly nextRunAt: string | null; readonly lastResult: string | null }>,
+    process: memory === undefined ? null : { rssBytes: memory.rss, heapUsedBytes: memory.heapUsed, heapTotalBytes: memory.heapTotal },
     recentErrors: stats.recentErrors.map((e) => ({ ...e, at: new Date(e.at).toISOString() })),
-    recentLateEvents: stats.recentLateEvents.map((e) => ({ ...e, at: new Date(e.at).toISOString() }))
+    recentLateEvents: stats.recentLateEvents.map((e) => ({ ...e, at: new Date(e.at).toISOString(), reason: "event time behind the watermark" }))
   }
 }
 
