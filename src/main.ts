@@ -39,10 +39,12 @@ const loadDefaultDimensions = (config: EngineConfig) =>
 
 const makeSource = (config: EngineConfig): Effect.Effect<Source<unknown>> =>
   Effect.gen(function*() {
-    const seed = Option.getOrElse(config.generatorSeed, () => 0) || (yield* Clock.currentTimeMillis) % 2_147_483_647
+    const startedAt = yield* Clock.currentTimeMillis
+    const seed = Option.getOrElse(config.generatorSeed, () => startedAt % 2_147_483_647)
     yield* Effect.logInfo(`no KAFKA_BROKERS: the in-process generator (seed ${seed}, ${config.generatorRate} msg/s)`)
     return GeneratorSource.make({
       seed,
+      startedAt,
       rate: config.generatorRate,
       partitions: config.kafkaPartitions,
       topics: { clicks: config.clicksTopic, checkouts: config.checkoutsTopic }

@@ -31,9 +31,17 @@ export interface JoinElement {
   readonly matchKey: string | null
 }
 
+/**
+ * `build` and `probe` are new elements. The `restore…` forms are elements re-read after a
+ * restart whose outcome is already known (it was written with the positions): they rebuild
+ * state and emit nothing. A restored build was on time; a restored probe was either
+ * `written` already (remembered for dedup) or still pending.
+ */
 export type JoinInput<B, P> =
   | { readonly side: "build"; readonly element: B }
   | { readonly side: "probe"; readonly element: P }
+  | { readonly side: "restore-build"; readonly element: B }
+  | { readonly side: "restore-probe"; readonly element: P; readonly written: boolean }
 
 /** Late results carry the message the late element came from (for the late-events output). */
 export type JoinOutput<B, P> =
@@ -90,6 +98,10 @@ export const make = <B extends JoinElement, P extends JoinElement>(
       ctx.emit({ _tag: "LateBuild", build: b, watermark: ctx.watermark, message: ctx.message })
       return
     }
+    hold(state, b, ctx)
+  }
+
+  const hold = (state: JoinState<B, P>, b: B, ctx: OperatorContext<JoinOutput<B, P>>): void => {
     const bucket = state.builds.get(b.ts)
     if (bucket === undefined) {
       state.builds.set(b.ts, [b])
@@ -109,6 +121,22 @@ export const make = <B extends JoinElement, P extends JoinElement>(
     ctx.registerTimer(p.ts, EMIT)
   }
 
+  const restore = (state: JoinState<B, P>, input: JoinInput<B, P>, ctx: OperatorContext<JoinOutput<B, P>>): void => {
+    if (input.side === "restore-build") {
+      const b = input.element
+      if (!state.buildIds.has(b.id) && b.ts + beforeMs >= ctx.watermark) hold(state, b, ctx)
+    } else if (input.side === "restore-probe") {
+      const p = input.element
+      if (state.pending.has(p.id) || state.joined.has(p.id)) return
+      if (input.written) {
+        if (p.ts + retentionMs >= ctx.watermark) remember(state, p, ctx)
+      } else {
+        state.pending.set(p.id, p)
+        ctx.registerTimer(p.ts, EMIT)
+      }
+    }
+  }
+
   const remember = (state: JoinState<B, P>, p: P, ctx: OperatorContext<JoinOutput<B, P>>): void => {
     state.joined.set(p.id, p.ts)
     ctx.registerTimer(p.ts + retentionMs + 1, FORGET)
@@ -116,7 +144,10 @@ export const make = <B extends JoinElement, P extends JoinElement>(
 
   return {
     create: () => ({ builds: new Map(), buildIds: new Set(), pending: new Map(), joined: new Map() }),
-    onElement: (state, input, ctx) => input.side === "build" ? onBuild(state, input.element, ctx) : onProbe(state, input.element, ctx),
+    onElement: (state, input, ctx) =>
+      input.side === "build" ? onBuild(state, input.element, ctx)
+      : input.side === "probe" ? onProbe(state, input.element, ctx)
+      : restore(state, input, ctx),
     // A timer acts as of its own time, not the (possibly far later) watermark that fired it:
     // a jump of the watermark fires timers in time order, and each must see the state as it
     // was at its time, or an early cleanup would hide builds from a later emission.

@@ -15,7 +15,7 @@ import type { Scope } from "effect"
 import { InputAligner } from "./InputAligner.ts"
 import { type KeyedInput, type KeyedOperator, makeActors } from "./KeyedState.ts"
 import { RunnerStats } from "./RunnerStats.ts"
-import type { Envelope, PartitionRef, Position, Source, SourceEvent } from "./Source.ts"
+import type { CommittedPosition, Envelope, PartitionRef, Position, Source, SourceEvent } from "./Source.ts"
 import { partitionId } from "./Source.ts"
 import { type PartitionState, WatermarkTracker } from "./Watermark.ts"
 
@@ -36,6 +36,19 @@ export interface Job<S, I, O> {
   /** A message to a keyed, timed input, or the reason it is not one. */
   readonly decode: (envelope: Envelope) => Decoded<I> | string
   readonly operator: KeyedOperator<S, I, O>
+  /** how long after its event time an input may still be needed in state (sets restart offsets) */
+  readonly retainMs: number
+}
+
+/**
+ * Exactly-once restarts: where each partition's output is written up to, and how to turn an
+ * input re-read from before that point into the state it left behind (the job knows, from
+ * what the sink wrote, which of them were late or already written).
+ */
+export interface Restore<I, E> {
+  readonly positions: (partitions: ReadonlyArray<PartitionRef>) => Effect.Effect<ReadonlyArray<CommittedPosition>, E>
+  /** one result per input, in order: its restore form, or undefined when it left nothing in state */
+  readonly recall: (inputs: ReadonlyArray<I>) => Effect.Effect<ReadonlyArray<I | undefined>, E>
 }
 
 /** What the sink writes in one transaction. */
@@ -92,7 +105,14 @@ interface Lane {
   readonly watermark: PartitionState
   nextOffset: number
   dirty: boolean
+  /** offsets below this were processed before a restart: re-read only to rebuild state */
+  committedNext: number
+  /** checkpoints of (first offset, max event time) per block of offsets, oldest first */
+  readonly blocks: Array<{ readonly first: number; maxTs: number; count: number }>
 }
+
+/** Offsets per restart-offset checkpoint: the granularity of re-reading after a restart. */
+const BLOCK = 256
 
 /**
  * Runs `job` until a bounded source ends (then the watermark goes to +∞ and everything is
@@ -105,6 +125,8 @@ export const run = <S, I, O, ESource, ESink>(options: {
   readonly sink: Sink<O, ESink>
   readonly options?: Partial<RunnerOptions>
   readonly stats?: RunnerStats
+  /** resume from committed positions (unbounded sources); a bounded replay always starts fresh */
+  readonly restore?: Restore<I, ESink>
 }): Effect.Effect<RunnerStats, ESource | ESink, Scope.Scope> =>
   Effect.gen(function*() {
     const opts: RunnerOptions = { ...defaultRunnerOptions, ...options.options }
@@ -123,7 +145,7 @@ export const run = <S, I, O, ESource, ESink>(options: {
       let lane = lanes.get(id)
       if (lane === undefined) {
         const index = aligner.addPartition()
-        lane = { ref, index, watermark: tracker.register(id, now), nextOffset: 0, dirty: false }
+        lane = { ref, index, watermark: tracker.register(id, now), nextOffset: 0, dirty: false, committedNext: 0, blocks: [] }
         lanes.set(id, lane)
         laneByIndex[index] = lane
         stats.partition(id, ref)
@@ -150,6 +172,15 @@ export const run = <S, I, O, ESource, ESink>(options: {
     let lastFlush = yield* Clock.currentTimeMillis
     let actorsWatermark = -Infinity
 
+    /** The oldest offset of `lane` whose event may still be in state at the current watermark. */
+    const restartOffset = (lane: Lane): number => {
+      const cutoff = tracker.value - job.retainMs - 1
+      const blocks = lane.blocks
+      while (blocks.length > 1 && blocks[0]!.maxTs < cutoff) blocks.shift()
+      if (blocks.length === 1 && blocks[0]!.maxTs < cutoff) return lane.nextOffset
+      return blocks.length === 0 ? lane.nextOffset : Math.min(blocks[0]!.first, lane.nextOffset)
+    }
+
     const flush = (now: number) =>
       Effect.suspend(() => {
         lastFlush = now
@@ -157,7 +188,13 @@ export const run = <S, I, O, ESource, ESink>(options: {
         for (const lane of lanes.values()) {
           if (!lane.dirty) continue
           lane.dirty = false
-          positions.push({ topic: lane.ref.topic, partition: lane.ref.partition, nextOffset: lane.nextOffset })
+          positions.push({
+            topic: lane.ref.topic,
+            partition: lane.ref.partition,
+            nextOffset: lane.nextOffset,
+            restartOffset: restartOffset(lane),
+            maxEventTime: lane.watermark.maxEventTime
+          })
         }
         if (outputs.length === 0 && rejected.length === 0 && positions.length === 0) return Effect.void
         const batch: SinkBatch<O> = { outputs, rejected, positions, watermark: tracker.value }
@@ -171,23 +208,35 @@ export const run = <S, I, O, ESource, ESink>(options: {
 
     // ---- the hot path: release aligned items, judge them against the watermark, process
     let inputs: Array<KeyedInput<I>> = []
+    /** re-read after a restart, to rebuild state */
+    let replayed: Array<KeyedInput<I>> = []
     let now = 0
     const onRelease = (index: number, item: Item<I>): void => {
       const lane = laneByIndex[index]!
       const decoded = item.decoded
+      const offset = item.envelope.offset
+      const isReplay = offset < lane.committedNext
       if (decoded === undefined) {
-        rejected.push({ envelope: item.envelope, error: item.error! })
+        if (!isReplay) rejected.push({ envelope: item.envelope, error: item.error! })
       } else {
+        if (isReplay) replayed.push({ key: decoded.key, input: decoded.input, watermark: tracker.value })
         // judged against the watermark before this event moves it (its own time never makes it late)
-        inputs.push({ key: decoded.key, input: decoded.input, watermark: tracker.value, message: item.envelope })
+        else inputs.push({ key: decoded.key, input: decoded.input, watermark: tracker.value, message: item.envelope })
         const p = lane.watermark
         if (decoded.ts > p.maxEventTime) {
           tracker.observe(p, decoded.ts, now)
           tracker.current(now)
         } else p.lastActivity = now
+        const blocks = lane.blocks
+        const last = blocks[blocks.length - 1]
+        if (last === undefined || last.count >= BLOCK) blocks.push({ first: offset, maxTs: decoded.ts, count: 1 })
+        else {
+          last.count++
+          if (decoded.ts > last.maxTs) last.maxTs = decoded.ts
+        }
       }
-      lane.nextOffset = item.envelope.offset + 1
-      lane.dirty = true
+      if (offset + 1 > lane.nextOffset) lane.nextOffset = offset + 1
+      if (!isReplay) lane.dirty = true
     }
     const onEnd = (index: number): void => {
       tracker.end(laneByIndex[index]!.watermark)
@@ -196,6 +245,17 @@ export const run = <S, I, O, ESource, ESink>(options: {
     const process = Effect.gen(function*() {
       now = yield* Clock.currentTimeMillis
       aligner.drain(onRelease, onEnd)
+      if (replayed.length > 0 && options.restore !== undefined) {
+        const batch = replayed
+        replayed = []
+        const recalled = yield* options.restore.recall(batch.map((r) => r.input))
+        // restored inputs are judged against the restored watermark, not re-judged as late
+        const wm0 = tracker.value
+        const restoredInputs: Array<KeyedInput<I>> = []
+        recalled.forEach((input, i) => { if (input !== undefined) restoredInputs.push({ key: batch[i]!.key, input, watermark: wm0 }) })
+        const out = yield* actors.process(restoredInputs, actorsWatermark)
+        for (let i = 0; i < out.length; i++) outputs.push(out[i]!)
+      }
       const wm = tracker.current(now)
       if (inputs.length > 0 || wm > actorsWatermark) {
         const batch = inputs
@@ -243,6 +303,22 @@ export const run = <S, I, O, ESource, ESink>(options: {
       }
     }
 
+    /** Picks up newly assigned partitions where their committed output ends. */
+    const resume = (refs: ReadonlyArray<PartitionRef>, at: number, restore: Restore<I, ESink>) =>
+      Effect.gen(function*() {
+        const fresh = refs.filter((ref) => !lanes.has(partitionId(ref)))
+        if (fresh.length === 0) return
+        const committed = yield* restore.positions(fresh)
+        for (const position of committed) {
+          const lane = laneFor(position, at)
+          lane.committedNext = position.nextOffset
+          lane.nextOffset = Math.max(lane.nextOffset, position.nextOffset)
+          if (position.maxEventTime > lane.watermark.maxEventTime) lane.watermark.maxEventTime = position.maxEventTime
+          tracker.restore(position.watermark, position.maxEventTime)
+        }
+        stats.recordWatermark(tracker.value)
+      })
+
     const finish = Effect.gen(function*() {
       yield* process
       yield* flush(yield* Clock.currentTimeMillis)
@@ -269,7 +345,11 @@ export const run = <S, I, O, ESource, ESink>(options: {
     const events: Stream.Stream<SourceEvent | undefined, ESource> = Stream.merge(source.events, ticks, { haltStrategy: "left" })
     const loop = events.pipe(Stream.runForEach((event) =>
       Effect.uninterruptible(Effect.gen(function*() {
-        if (event !== undefined) accept(event, yield* Clock.currentTimeMillis)
+        if (event !== undefined) {
+          const at = yield* Clock.currentTimeMillis
+          if (event._tag === "Assigned" && options.restore !== undefined) yield* resume(event.partitions, at, options.restore)
+          accept(event, at)
+        }
         yield* process
       }))))
     yield* Effect.onInterrupt(loop, () => finish.pipe(Effect.ignore))

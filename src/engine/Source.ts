@@ -60,6 +60,20 @@ export interface Position {
   readonly topic: string
   readonly partition: number
   readonly nextOffset: number
+  /** the oldest offset whose event may still be needed in keyed state (≤ nextOffset) */
+  readonly restartOffset?: number
+  /** the largest event time the partition has delivered, epoch ms */
+  readonly maxEventTime?: number
+}
+
+/** A position as committed with the rows it produced, read back at start. */
+export interface CommittedPosition {
+  readonly topic: string
+  readonly partition: number
+  readonly nextOffset: number
+  readonly restartOffset: number
+  readonly maxEventTime: number
+  readonly watermark: number
 }
 
 export interface BoundedSource<E> {

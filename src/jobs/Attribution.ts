@@ -52,10 +52,11 @@ export const decode = (topics: Topics) => (envelope: Envelope): Decoded<Attribut
   return `unexpected topic ${envelope.topic}`
 }
 
-export const job = (options: AttributionOptions): Job<IntervalJoin.JoinState<ClickElement, CheckoutElement>, AttributionInput, AttributionOutput> => ({
-  decode: decode(options.topics),
-  operator: IntervalJoin.make<ClickElement, CheckoutElement>({
-    beforeMs: options.windowMs,
-    retentionMs: Math.max(options.dedupRetentionMs, options.windowMs)
-  })
-})
+export const job = (options: AttributionOptions): Job<IntervalJoin.JoinState<ClickElement, CheckoutElement>, AttributionInput, AttributionOutput> => {
+  const retentionMs = Math.max(options.dedupRetentionMs, options.windowMs)
+  return {
+    decode: decode(options.topics),
+    operator: IntervalJoin.make<ClickElement, CheckoutElement>({ beforeMs: options.windowMs, retentionMs }),
+    retainMs: retentionMs
+  }
+}

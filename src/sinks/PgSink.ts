@@ -84,8 +84,8 @@ export const make = (options: PgSinkOptions) =>
           topic: p.topic,
           partition: p.partition,
           next_offset: p.nextOffset,
-          restart_offset: p.nextOffset,
-          max_event_time: null,
+          restart_offset: p.restartOffset ?? p.nextOffset,
+          max_event_time: timestampOrNull(p.maxEventTime ?? -Infinity),
           watermark: timestampOrNull(batch.watermark),
           updated_at: recordedAt
         }))

@@ -19,6 +19,8 @@ export interface GeneratorOptions {
   readonly topics: { readonly clicks: string; readonly checkouts: string }
   /** how often a batch is produced */
   readonly tickMs?: number
+  /** when this run started: a generator run never resumes another one's positions */
+  readonly startedAt: number
 }
 
 export const make = (options: GeneratorOptions): UnboundedSource<never> => {
@@ -67,5 +69,5 @@ export const make = (options: GeneratorOptions): UnboundedSource<never> => {
     )
   }))
 
-  return { _tag: "Unbounded", name: "generator", events, commit: () => Effect.void }
+  return { _tag: "Unbounded", name: `generator:${seed}@${options.startedAt}`, events, commit: () => Effect.void }
 }
