@@ -1,14 +1,19 @@
 /**
- * Fills a migrated database with a realistic two hours of the engine's output, for the
- * dashboard test: dimensions, a few thousand attributed checkouts (paid and failed, several
- * sources, unattributed ones, unknown users and products, late ones), late events, bad
- * messages and engine-status samples every 5 s.
+ * Fills a migrated database with two hours of the engine's real output for the dashboard
+ * test: generated data replayed by the CLI (paid and failed checkouts, several sources,
+ * unattributed ones, late events, bad messages), plus engine-status samples every 5 s.
  *
- * Deterministic (seeded) and relative to `fillNow`, so nothing depends on the wall clock.
- * The test derives its time range from the rows (min/max checkout_timestamp), so this can be
- * replaced by a replay of generated data without touching the test.
+ * Deterministic (seeded) and relative to `fillNow`, so nothing depends on the wall clock;
+ * the test derives its time range from the rows (min/max checkout_timestamp).
  */
+import { execFile } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { promisify } from "node:util"
 import { query } from "../support/TestDatabase.ts"
+
+const run = promisify(execFile)
 
 export const fillNow = new Date("2025-06-01T12:00:00.000Z")
 
@@ -24,14 +29,7 @@ const prng = (seed: number) => {
   }
 }
 
-const categories = ["Dresses", "Shoes", "Bags", "Jeans", "T-Shirts", "Jackets", "Accessories", "Sportswear", "Lingerie", "Watches", "Sunglasses"]
-const brands = ["Zara", "H&M", "Mango", "Nike", "Adidas", "Levi's", "Gucci", "Uniqlo"]
-const sources = ["Google", "Facebook", "Tiktok", "Twitter", "Youtube", "Gmail", "Unknown"]
-const failureReasons = ["Insufficient funds", "Card expired", "Bank declined", "Fraud suspected", "3-D Secure failed"]
-const paymentMethods = ["Credit card", "Debit card", "PayPal", "Bank transfer", "Apple Pay"]
 
-/** Money as the engine computes it: numeric(12,2), half away from zero, in integer cents. */
-const cents = (value: number) => Math.sign(value) * Math.round(Math.abs(value) * 100 + 1e-9)
 
 const insertJson = async (url: string, table: string, columns: string, rows: ReadonlyArray<object>) => {
   const names = columns.split(",").map((column) => column.trim().split(/\s+/)[0]).join(", ")
@@ -49,135 +47,38 @@ export interface FillSummary {
   readonly to: Date
 }
 
+/**
+ * The engine's real output: a generated backlog (two hours of the synthetic store), salted
+ * with bad lines, a late click and a late checkout, run through `insights replay` (the built
+ * CLI) into `url`.
+ */
 export const fillShop = async (url: string, seed = 42): Promise<FillSummary> => {
   const random = prng(seed)
-  const pick = <A>(items: ReadonlyArray<A>): A => items[Math.floor(random() * items.length)]!
-  const now = fillNow.getTime()
-  const start = now - 2 * 3_600_000
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "grafana-fill-"))
+  const cli = path.resolve("dist/cli.js")
+  const start = fillNow.getTime() - 2 * 3_600_000
+  await run(process.execPath, [cli, "generate", "--to", "files", dir, "--count", "14400", "--rate", "2",
+    "--seed", String(seed), "--start", new Date(start).toISOString()])
+  const clicks = fs.readFileSync(path.join(dir, "clicks.txt"), "utf-8").trimEnd().split("\n")
+  const checkouts = fs.readFileSync(path.join(dir, "checkouts.txt"), "utf-8").trimEnd().split("\n")
+  const lastTime = (lines: Array<string>) => Date.parse(JSON.parse(lines[lines.length - 1]!.split("\t")[1]!)[lines === clicks ? "click_timestamp" : "checkout_timestamp"])
+  const late = new Date(Math.max(lastTime(clicks), lastTime(checkouts)) - 3_600_000).toISOString()
+  const sample = JSON.parse(checkouts[0]!.split("\t")[1]!)
+  clicks.splice(100, 0, "not json", "")
+  clicks.push(JSON.stringify({ click_id: "late-click", user_id: sample.user_id, source: "Google", click_timestamp: late }))
+  checkouts.splice(50, 0, JSON.stringify({ ...sample, checkout_id: "bad-quantity", quantity: 0 }))
+  checkouts.push(JSON.stringify({ ...sample, checkout_id: "late-checkout", checkout_timestamp: late }))
+  fs.writeFileSync(path.join(dir, "clicks.txt"), clicks.join("\n") + "\n")
+  fs.writeFileSync(path.join(dir, "checkouts.txt"), checkouts.join("\n") + "\n")
+  await run(process.execPath, [cli, "replay", "--clicks", path.join(dir, "clicks.txt"), "--checkouts", path.join(dir, "checkouts.txt"),
+    "--users", path.join(dir, "Users.csv"), "--products", path.join(dir, "Products.csv")], { env: { ...process.env, DATABASE_URL: url } })
+  fs.rmSync(dir, { recursive: true, force: true })
+  const [bounds] = await query<{ n: string; from: string; to: string }>(url,
+    "SELECT count(*)::text AS n, min(checkout_timestamp)::text AS from, max(checkout_timestamp)::text AS to FROM shop.checkout_attribution")
+  const now = Date.parse(bounds!.to)
 
-  // Dimensions: 60 products (two without a category), 300 users (M/F as the generator writes
-  // them, some without a gender).
-  const products = Array.from({ length: 60 }, (_, i) => ({
-    product_id: `P${String(i + 1).padStart(4, "0")}`,
-    name: `Product ${i + 1}`,
-    category: i === 59 ? null : i === 58 ? "" : categories[i % categories.length]!,
-    brand: pick(brands),
-    price: (cents(5 + random() * 295) / 100).toFixed(2),
-    commission_rate: (0.05 + Math.floor(random() * 20) / 100).toFixed(6),
-    updated_at: new Date(start - 86_400_000).toISOString()
-  }))
-  const genders = ["F", "M", "F", "M", "F", "M", "Other", null]
-  const users = Array.from({ length: 300 }, (_, i) => ({
-    user_id: `U${String(i + 1).padStart(5, "0")}`,
-    name: `User ${i + 1}`,
-    email: `user${i + 1}@example.com`,
-    gender: pick(genders),
-    birth_day: null,
-    location: null,
-    phone: null,
-    registration_date: null,
-    updated_at: new Date(start - 86_400_000).toISOString()
-  }))
-  await insertJson(url, "shop.products", "product_id text, name text, category text, brand text, price numeric, commission_rate numeric, updated_at timestamptz", products)
-  await insertJson(url, "shop.users", "user_id text, name text, email text, gender text, birth_day text, location text, phone text, registration_date text, updated_at timestamptz", users)
-
-  // Checkouts: 3 000 over two hours, busier in the second hour.
-  const checkouts: Array<Record<string, unknown>> = []
-  for (let i = 0; i < 3_000; i++) {
-    const ts = start + Math.floor(Math.sqrt(random()) * (now - start))
-    const knownUser = random() > 0.03
-    const user = knownUser ? pick(users) : { user_id: `U9${String(i).padStart(5, "0")}`, gender: null }
-    const knownProduct = random() > 0.02
-    const product = knownProduct ? pick(products) : null
-    const productId = product?.product_id ?? `P9${String(i).padStart(4, "0")}`
-    const quantity = 1 + Math.floor(random() * 3)
-    const shipping = cents(random() < 0.4 ? 0 : 2 + random() * 8)
-    const discount = random() < 0.6 ? 0 : Math.floor(random() * 50) / 100
-    const failed = random() < 0.12
-    const total = product ? cents(Number(product.price) * quantity * (1 - discount)) : null
-    const profit = product && total !== null ? cents(((total - shipping) / 100) * Number(product.commission_rate)) : null
-    const attributed = random() < 0.78
-    const clickTs = ts - Math.floor(random() * 3_600_000)
-    checkouts.push({
-      checkout_id: `C${String(i + 1).padStart(6, "0")}`,
-      user_id: user.user_id,
-      product_id: productId,
-      quantity,
-      shipping_cost: (shipping / 100).toFixed(2),
-      discount,
-      payment_method: pick(paymentMethods),
-      payment_status: failed ? "Failed" : "Success",
-      payment_description: failed ? (random() < 0.05 ? null : pick(failureReasons)) : "None",
-      shipping_address: `${1 + Math.floor(random() * 200)} Main Street`,
-      checkout_timestamp: new Date(ts).toISOString(),
-      gender: user.gender,
-      category: product?.category ?? null,
-      product_name: product?.name ?? null,
-      brand: product?.brand ?? null,
-      total_amount: total === null ? null : (total / 100).toFixed(2),
-      profit: profit === null ? null : (profit / 100).toFixed(2),
-      click_id: attributed ? `K${String(i + 1).padStart(7, "0")}` : null,
-      source: attributed ? pick(sources) : null,
-      click_timestamp: attributed ? new Date(clickTs).toISOString() : null,
-      is_late: random() < 0.02,
-      written_at: new Date(ts + 15_000).toISOString()
-    })
-  }
-  await insertJson(
-    url,
-    "shop.checkout_attribution",
-    "checkout_id text, user_id text, product_id text, quantity integer, shipping_cost numeric, discount numeric, "
-      + "payment_method text, payment_status text, payment_description text, shipping_address text, "
-      + "checkout_timestamp timestamptz, gender text, category text, product_name text, brand text, "
-      + "total_amount numeric, profit numeric, click_id text, source text, click_timestamp timestamptz, "
-      + "is_late boolean, written_at timestamptz",
-    checkouts
-  )
-
-  // Late events: the late checkouts above, and some late clicks.
-  const late = checkouts.filter((c) => c["is_late"]).map((c, i) => ({
-    topic: "checkouts",
-    event_id: c["checkout_id"],
-    user_id: c["user_id"],
-    event_timestamp: c["checkout_timestamp"],
-    watermark: new Date(Date.parse(c["checkout_timestamp"] as string) + 20_000).toISOString(),
-    partition: i % 3,
-    offset: 10_000 + i,
-    payload: JSON.stringify({ checkout_id: c["checkout_id"] }),
-    recorded_at: new Date(Date.parse(c["checkout_timestamp"] as string) + 40_000).toISOString()
-  }))
-  for (let i = 0; i < 80; i++) {
-    const ts = start + Math.floor(random() * (now - start))
-    late.push({
-      topic: "clicks",
-      event_id: `KL${i}`,
-      user_id: pick(users).user_id,
-      event_timestamp: new Date(ts).toISOString(),
-      watermark: new Date(ts + 30_000).toISOString(),
-      partition: i % 3,
-      offset: 50_000 + i,
-      payload: JSON.stringify({ click_id: `KL${i}` }),
-      recorded_at: new Date(ts + 45_000).toISOString()
-    })
-  }
-  await insertJson(
-    url,
-    "shop.late_events",
-    "topic text, event_id text, user_id text, event_timestamp timestamptz, watermark timestamptz, \"partition\" integer, \"offset\" bigint, payload text, recorded_at timestamptz",
-    late
-  )
-
-  // Bad messages.
-  const bad = Array.from({ length: 40 }, (_, i) => ({
-    source: i % 2 === 0 ? "clicks" : "checkouts",
-    partition: i % 3,
-    offset: 90_000 + i,
-    payload: i % 4 === 0 ? "not json" : "{\"checkout_id\": \"x\", \"quantity\": 0}",
-    error: i % 4 === 0 ? "not JSON" : "quantity must be at least 1",
-    recorded_at: new Date(start + Math.floor(random() * (now - start))).toISOString()
-  }))
-  await insertJson(url, "shop.ingest_errors", "source text, \"partition\" integer, \"offset\" bigint, payload text, error text, recorded_at timestamptz", bad)
-
+  // engine_status is sampled by the daemon in processing time, which a replay does not have:
+  // synthetic samples over the replayed hours keep the engine-health panels' SQL exercised.
   // Engine status every 5 s.
   const status: Array<Record<string, unknown>> = []
   let events = 0
@@ -209,6 +110,5 @@ export const fillShop = async (url: string, seed = 42): Promise<FillSummary> => 
     status
   )
 
-  const times = checkouts.map((c) => Date.parse(c["checkout_timestamp"] as string))
-  return { checkouts: checkouts.length, from: new Date(Math.min(...times)), to: new Date(Math.max(...times)) }
+  return { checkouts: Number(bounds!.n), from: new Date(bounds!.from), to: new Date(bounds!.to) }
 }
