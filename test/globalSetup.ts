@@ -3,6 +3,7 @@
  * 127.0.0.1:9092, a broker is started with `scripts/kafka.sh` (its own port and data dir)
  * for the run and stopped after it. CI starts its own broker and sets `KAFKA_BROKERS`.
  */
+import type { TestProject } from "vitest/node"
 import { execFileSync } from "node:child_process"
 import * as net from "node:net"
 import * as path from "node:path"
@@ -16,10 +17,25 @@ const answers = (port: number): Promise<boolean> =>
     s.once("error", () => resolve(false))
   })
 
-export default async function setup(): Promise<() => void> {
-  if (process.env["KAFKA_BROKERS"]) return () => {}
+declare module "vitest" {
+  export interface ProvidedContext {
+    /** the brokers the tests use ("" when none): read with inject("kafkaBrokers") */
+    kafkaBrokers: string
+  }
+}
+
+export default async function setup(project: TestProject): Promise<() => void> {
+  const use = (brokers: string) => {
+    process.env["KAFKA_BROKERS"] = brokers
+    project.provide("kafkaBrokers", brokers)
+  }
+  project.provide("kafkaBrokers", "")
+  if (process.env["KAFKA_BROKERS"]) {
+    use(process.env["KAFKA_BROKERS"])
+    return () => {}
+  }
   if (await answers(9092)) {
-    process.env["KAFKA_BROKERS"] = "127.0.0.1:9092"
+    use("127.0.0.1:9092")
     return () => {}
   }
   const env = { ...process.env, KAFKA_PORT: "19192", KAFKA_DATA_DIR: path.resolve(".kafka-test") }
@@ -30,7 +46,7 @@ export default async function setup(): Promise<() => void> {
     process.stderr.write(`no Kafka broker: Kafka tests will be skipped (${(e as Error).message})\n`)
     return () => {}
   }
-  process.env["KAFKA_BROKERS"] = "127.0.0.1:19192"
+  use("127.0.0.1:19192")
   return () => {
     execFileSync("bash", ["scripts/kafka.sh", "stop"], { env, stdio: "inherit" })
   }

@@ -10,6 +10,7 @@ import kafkajs from "kafkajs"
 import type { Kafka } from "kafkajs"
 import { randomBytes } from "node:crypto"
 import * as net from "node:net"
+import { inject } from "vitest"
 
 const { Kafka: KafkaClass, logLevel, Partitioners } = kafkajs
 
@@ -30,7 +31,7 @@ const answers = (hostPort: string): Promise<boolean> => {
 
 /** The brokers to test against, or undefined (skip); throws under CI=true when none answers. */
 export const kafkaBrokers = async (): Promise<string | undefined> => {
-  const candidate = process.env["KAFKA_BROKERS"] || "127.0.0.1:9092"
+  const candidate = process.env["KAFKA_BROKERS"] || inject("kafkaBrokers") || "127.0.0.1:9092"
   const first = candidate.split(",")[0]!.trim()
   if (await answers(first)) return candidate
   if (isCI) throw new Error(`Kafka broker required under CI=true: run scripts/kafka.sh start (nothing answers on ${first})`)
