@@ -4,17 +4,19 @@
  * Flags are parsed by Node's `util.parseArgs` (strict: an unknown flag is an error); wrong
  * usage prints one line and exits 2.
  */
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Option } from "effect"
 import * as fs from "node:fs"
 import { parseArgs, type ParseArgsConfig } from "node:util"
 import { EngineConfig } from "./config.ts"
 import * as CommandDatabase from "./commands/Database.ts"
 import * as Generate from "./commands/Generate.ts"
+import * as GenerateKafka from "./commands/GenerateKafka.ts"
 import { loadDims } from "./commands/LoadDims.ts"
 import { replay } from "./commands/Replay.ts"
 import * as Dimensions from "./jobs/Dimensions.ts"
 import { daemon } from "./main.ts"
 import { runMain, UsageError } from "./Process.ts"
+import { defaultBrokers, parseBrokers } from "./sources/KafkaClient.ts"
 
 interface Command {
   readonly summary: string
@@ -61,7 +63,9 @@ const commands: Record<string, Command> = {
   generate: {
     summary: "the synthetic store: users/products CSVs and a stream of clicks and checkouts to files or Kafka",
     usage: "insights generate --to files DIR|kafka [--rate N|max] [--seed S] [--count N | --duration SECONDS] [--format engine|flink] [--start ISO]\n\n" +
-      "Same seed, same events. Files are kcat format (key<TAB>value): DIR/clicks.txt, DIR/checkouts.txt, plus DIR/Users.csv and DIR/Products.csv.",
+      "Same seed, same events. Files are kcat format (key<TAB>value): DIR/clicks.txt, DIR/checkouts.txt, plus DIR/Users.csv and DIR/Products.csv.\n" +
+      "Kafka: KAFKA_BROKERS (default 127.0.0.1:9092), CLICKS_TOPIC, CHECKOUTS_TOPIC (created with KAFKA_PARTITIONS when missing); keyed by user_id,\n" +
+      "event time = the clock at production; --rate max (a backfill) needs --count or --duration; otherwise it runs until interrupted.",
     options: {
       to: { type: "string" }, rate: { type: "string" }, seed: { type: "string" }, count: { type: "string" },
       duration: { type: "string" }, format: { type: "string" }, start: { type: "string" }
@@ -86,7 +90,20 @@ const commands: Record<string, Command> = {
       }
       if (!Number.isFinite(options.seed)) throw new UsageError(`--seed must be an integer, got ${String(flags["seed"])}`)
       const to = flags["to"]
-      if (to === "kafka") throw new UsageError("generate --to kafka is not available in this version")
+      if (to === "kafka") {
+        if (start !== undefined) throw new UsageError("generate --to kafka stamps events with the clock: --start applies to --to files")
+        if (rate === "max" && options.count === undefined && options.durationMs === undefined) {
+          throw new UsageError("generate --to kafka --rate max needs --count N or --duration SECONDS")
+        }
+        return Effect.gen(function*() {
+          const config = yield* EngineConfig
+          yield* GenerateKafka.toKafka(options, {
+            brokers: parseBrokers(Option.getOrElse(config.kafkaBrokers, () => defaultBrokers)),
+            topics: { clicks: config.clicksTopic, checkouts: config.checkoutsTopic },
+            partitions: config.kafkaPartitions
+          })
+        }).pipe(Effect.scoped)
+      }
       if (typeof to !== "string" || !to.startsWith("files")) throw new UsageError("generate needs --to files DIR or --to kafka")
       const dir = to === "files" ? positionals[0] : to.slice("files".length).replace(/^[=:]/, "")
       if (dir === undefined || dir === "") throw new UsageError("generate --to files needs a directory: --to files DIR")

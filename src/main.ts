@@ -4,7 +4,8 @@
  * connections and exits 0. Resources are released in reverse order of acquisition, so an
  * embedded PostgreSQL, acquired first, is stopped last.
  */
-import { Clock, Effect, Layer, Option } from "effect"
+import { Clock, Effect, Layer, Option, Schedule } from "effect"
+import type { Scope } from "effect"
 import { SqlClient } from "effect/sql"
 import * as fs from "node:fs"
 import { EngineConfig } from "./config.ts"
@@ -19,7 +20,11 @@ import * as LoadDimensions from "./jobs/LoadDimensions.ts"
 import { runMain } from "./Process.ts"
 import * as EngineStatusSink from "./sinks/EngineStatusSink.ts"
 import { setGrafanaPassword } from "./sinks/GrafanaRole.ts"
+import * as PositionStore from "./sinks/PositionStore.ts"
 import * as GeneratorSource from "./sources/GeneratorSource.ts"
+import { parseBrokers } from "./sources/KafkaClient.ts"
+import * as KafkaSource from "./sources/KafkaSource.ts"
+import type { SourceError } from "./sources/SourceError.ts"
 
 /** `data/Users.csv` and `data/Products.csv` are loaded the first time, into empty tables. */
 const loadDefaultDimensions = (config: EngineConfig) =>
@@ -37,8 +42,25 @@ const loadDefaultDimensions = (config: EngineConfig) =>
     }
   })
 
-const makeSource = (config: EngineConfig): Effect.Effect<Source<unknown>> =>
+const makeSource = (config: EngineConfig): Effect.Effect<Source<unknown>, SourceError, Scope.Scope | SqlClient.SqlClient> =>
   Effect.gen(function*() {
+    if (Option.isSome(config.kafkaBrokers)) {
+      // where each partition starts: the positions committed with the rows, not the group's offsets
+      const sql = yield* SqlClient.SqlClient
+      const name = KafkaSource.sourceName(config.kafkaGroupId)
+      return yield* KafkaSource.make({
+        brokers: parseBrokers(config.kafkaBrokers.value),
+        groupId: config.kafkaGroupId,
+        topics: [config.clicksTopic, config.checkoutsTopic],
+        partitions: config.kafkaPartitions,
+        startOffsets: (partitions) =>
+          PositionStore.load(name, partitions).pipe(
+            Effect.map((rows) => rows.map((r) => ({ topic: r.topic, partition: r.partition, offset: r.restartOffset }))),
+            Effect.retry({ schedule: Schedule.exponential("200 millis"), times: 6 }),
+            Effect.provideService(SqlClient.SqlClient, sql)
+          )
+      })
+    }
     const startedAt = yield* Clock.currentTimeMillis
     const seed = Option.getOrElse(config.generatorSeed, () => startedAt % 2_147_483_647)
     yield* Effect.logInfo(`no KAFKA_BROKERS: the in-process generator (seed ${seed}, ${config.generatorRate} msg/s)`)

@@ -62,6 +62,8 @@ export interface KafkaSourceOptions<E> {
   readonly heartbeatIntervalMs?: number
   /** longest a fetch waits for data; also bounds how long a stop waits (default 500 ms) */
   readonly maxWaitMs?: number
+  /** the most one fetch returns of a partition, i.e. the largest batch (default 1 MiB) */
+  readonly maxBytesPerPartition?: number
   readonly clientId?: string
 }
 
@@ -195,6 +197,8 @@ export const make = <E = never>(options: KafkaSourceOptions<E>): Effect.Effect<K
       rebalanceTimeout: 60_000,
       heartbeatInterval: options.heartbeatIntervalMs ?? 3_000,
       maxWaitTimeInMs: options.maxWaitMs ?? 500,
+      maxBytesPerPartition: options.maxBytesPerPartition ?? 1_048_576,
+      maxBytes: 4 * (options.maxBytesPerPartition ?? 1_048_576) + 1_048_576,
       allowAutoTopicCreation: false
     })
 

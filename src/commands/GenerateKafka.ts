@@ -1,0 +1,129 @@
+/**
+ * `insights generate --to kafka`: the synthetic store's clicks and checkouts produced to
+ * Kafka, keyed by user id (murmur2, as the Java clients partition, so a user's clicks and
+ * checkouts land on the same partition number of both topics), acks from all in-sync
+ * replicas, uncompressed. Event time is the clock at production. Same seed, same sequence
+ * of messages.
+ *
+ * `--rate N` produces N messages per second of the clock, in a batch every tick;
+ * `--rate max` produces as fast as the broker takes them (a backfill): large batches, a few
+ * requests in flight (one connection per broker keeps them in order). Without `--count` or
+ * `--duration`, a live rate runs until SIGINT/SIGTERM.
+ */
+import { Clock, Console, Effect } from "effect"
+import type { Scope } from "effect"
+import { makeProducts, makeUsers } from "../generator/Catalog.ts"
+import { makeSimulator } from "../generator/Shoppers.ts"
+import { defaultData } from "../generator/writeData.ts"
+import { ensureTopics, makeAdmin, makeClient, makeProducer, type OutgoingMessage } from "../sources/KafkaClient.ts"
+import type { SourceError } from "../sources/SourceError.ts"
+import type { GenerateOptions } from "./Generate.ts"
+
+export interface KafkaTarget {
+  readonly brokers: ReadonlyArray<string>
+  readonly topics: { readonly clicks: string; readonly checkouts: string }
+  /** partitions of a topic created because it is missing */
+  readonly partitions: number
+}
+
+export interface Produced {
+  readonly messages: number
+  readonly clicks: number
+  readonly checkouts: number
+  readonly elapsedMs: number
+}
+
+/** Messages per batch at `--rate max`, and the most a live tick sends at once. */
+const MAX_BATCH = 20_000
+/** A produce request stays under the broker's 1 MB record-batch limit. */
+const REQUEST_BYTES = 900_000
+/** Requests in flight at `--rate max`. */
+const IN_FLIGHT = 4
+/** A live rate produces at least this often. */
+const TICK_MS = 50
+
+/** Splits messages into requests of at most REQUEST_BYTES. */
+const requests = (messages: ReadonlyArray<OutgoingMessage>): Array<ReadonlyArray<OutgoingMessage>> => {
+  const out: Array<ReadonlyArray<OutgoingMessage>> = []
+  let start = 0
+  let bytes = 0
+  for (let i = 0; i < messages.length; i++) {
+    const m = messages[i]!
+    const size = m.value.length + (m.key?.length ?? 0) + 70
+    if (i > start && bytes + size > REQUEST_BYTES) {
+      out.push(messages.slice(start, i))
+      start = i
+      bytes = 0
+    }
+    bytes += size
+  }
+  if (start < messages.length) out.push(messages.slice(start))
+  return out
+}
+
+const rateText = (n: number, ms: number) => ms > 0 ? `${Math.round((n / ms) * 1000).toLocaleString("en-US")} msg/s` : "–"
+
+/** Produces to Kafka until `count` messages, `durationMs`, or interruption. */
+export const toKafka = (options: GenerateOptions, target: KafkaTarget): Effect.Effect<Produced, SourceError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const kafka = yield* makeClient({ brokers: target.brokers, clientId: "insights-generate" })
+    const admin = yield* makeAdmin(kafka)
+    const topics = [target.topics.clicks, target.topics.checkouts]
+    const partitions = yield* ensureTopics(admin, topics, target.partitions)
+    const producer = yield* makeProducer(kafka)
+    const simulator = makeSimulator({
+      seed: options.seed,
+      users: makeUsers(defaultData.userSeed, defaultData.userCount),
+      products: makeProducts(defaultData.productSeed, defaultData.productCount),
+      format: options.format
+    })
+
+    const limit = options.count ?? Infinity
+    const startedAt = yield* Clock.currentTimeMillis
+    const endAt = options.durationMs === undefined ? Infinity : startedAt + options.durationMs
+    const tty = process.stderr.isTTY === true
+    let sent = 0
+    let clicks = 0
+    let lastShown = startedAt
+
+    const summary = Effect.gen(function*() {
+      const elapsedMs = (yield* Clock.currentTimeMillis) - startedAt
+      if (tty) process.stderr.write("\n")
+      yield* Console.error(
+        `produced ${sent.toLocaleString("en-US")} messages (${clicks.toLocaleString("en-US")} clicks, ` +
+          `${(sent - clicks).toLocaleString("en-US")} checkouts) to ${topics.join(", ")} (${partitions} partitions) ` +
+          `in ${(elapsedMs / 1000).toFixed(1)} s: ${rateText(sent, elapsedMs)}`
+      )
+      return { messages: sent, clicks, checkouts: sent - clicks, elapsedMs }
+    })
+
+    const loop = Effect.gen(function*() {
+      for (;;) {
+        const now = yield* Clock.currentTimeMillis
+        if (sent >= limit || now >= endAt) return
+        const due = options.rate === "max" ? MAX_BATCH : Math.floor(((now - startedAt) * options.rate) / 1000) - sent
+        const n = Math.min(due, limit - sent, MAX_BATCH)
+        if (n <= 0) {
+          const rate = options.rate as number
+          const nextDueAt = startedAt + Math.ceil(((sent + 1) * 1000) / rate)
+          yield* Effect.sleep(Math.max(1, Math.min(TICK_MS, nextDueAt - now, endAt - now)))
+          continue
+        }
+        const batch: Array<OutgoingMessage> = new Array(n)
+        for (let i = 0; i < n; i++) {
+          const m = simulator.next(now)
+          if (m.topic === "clicks") clicks++
+          batch[i] = { topic: m.topic === "clicks" ? target.topics.clicks : target.topics.checkouts, key: m.key, value: m.value, timestamp: now }
+        }
+        yield* Effect.forEach(requests(batch), producer.send, { concurrency: IN_FLIGHT, discard: true })
+        sent += n
+        if (tty && now - lastShown >= 1_000) {
+          lastShown = now
+          process.stderr.write(`\rgenerate: ${sent.toLocaleString("en-US")} messages, ${rateText(sent, now - startedAt)}   `)
+        }
+      }
+    })
+
+    yield* loop.pipe(Effect.onInterrupt(() => Effect.ignore(summary)))
+    return yield* summary
+  })
