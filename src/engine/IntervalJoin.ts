@@ -49,8 +49,8 @@ export type JoinOutput<B, P> =
   | { readonly _tag: "LateBuild"; readonly build: B; readonly watermark: number; readonly message?: Envelope | undefined }
 
 export interface JoinState<B, P> {
-  /** held build elements, bucketed by time (a cleanup timer drops exactly one bucket) */
-  readonly builds: Map<number, Array<B>>
+  /** held build elements, sorted by (ts, id): the first match is a binary search away */
+  builds: Array<B>
   /** ids of the held build elements, for dedup */
   readonly buildIds: Set<string>
   /** on-time probes waiting for the watermark */
@@ -70,21 +70,42 @@ const EMIT = 0
 const CLEANUP = 1
 const FORGET = 2
 
-/** The best match for `probe` among `builds`, or undefined. `heldAfter`: builds with ts + before below it are gone. */
+/**
+ * Cleanup and forget timers are rounded up to this granularity: one timer per key per slot
+ * instead of one per element. They only bound memory; which builds count as held is decided
+ * exactly, against the watermark, when matching.
+ */
+const SLOT_MS = 10_000
+const slotAfter = (t: number): number => Math.ceil(t / SLOT_MS) * SLOT_MS
+
+const before = (a: JoinElement, b: JoinElement): boolean => a.ts < b.ts || (a.ts === b.ts && a.id < b.id)
+
+/** Index of the first element with ts ≥ `ts` in a (ts, id)-sorted array. */
+const lowerBound = (builds: ReadonlyArray<JoinElement>, ts: number): number => {
+  let lo = 0, hi = builds.length
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    if (builds[mid]!.ts < ts) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
+/**
+ * The best match for `probe` among `builds` (sorted by ts, id), or undefined: the first in
+ * order within the window whose match key fits. `heldAfter`: builds with ts + before below it
+ * are gone.
+ */
 export const firstMatch = <B extends JoinElement>(
-  builds: ReadonlyMap<number, ReadonlyArray<B>>, probe: JoinElement, beforeMs: number, heldAfter: number
+  builds: ReadonlyArray<B>, probe: JoinElement, beforeMs: number, heldAfter: number
 ): B | undefined => {
   const from = Math.max(probe.ts - beforeMs, heldAfter - beforeMs)
-  let best: B | undefined
-  for (const [ts, bucket] of builds) {
-    if (ts < from || ts > probe.ts || (best !== undefined && ts > best.ts)) continue
-    for (let i = 0; i < bucket.length; i++) {
-      const b = bucket[i]!
-      if (b.matchKey !== null && b.matchKey !== probe.matchKey) continue
-      if (best === undefined || b.ts < best.ts || (b.ts === best.ts && b.id < best.id)) best = b
-    }
+  for (let i = lowerBound(builds, from); i < builds.length; i++) {
+    const b = builds[i]!
+    if (b.ts > probe.ts) return undefined
+    if (b.matchKey === null || b.matchKey === probe.matchKey) return b
   }
-  return best
+  return undefined
 }
 
 export const make = <B extends JoinElement, P extends JoinElement>(
@@ -102,12 +123,13 @@ export const make = <B extends JoinElement, P extends JoinElement>(
   }
 
   const hold = (state: JoinState<B, P>, b: B, ctx: OperatorContext<JoinOutput<B, P>>): void => {
-    const bucket = state.builds.get(b.ts)
-    if (bucket === undefined) {
-      state.builds.set(b.ts, [b])
-      ctx.registerTimer(b.ts + beforeMs + 1, CLEANUP)
-    } else bucket.push(b)
+    const builds = state.builds
+    let i = builds.length
+    builds.push(b)
+    while (i > 0 && before(b, builds[i - 1]!)) { builds[i] = builds[i - 1]!; i-- } // mostly in order: usually no move
+    builds[i] = b
     state.buildIds.add(b.id)
+    ctx.registerTimer(slotAfter(b.ts + beforeMs + 1), CLEANUP)
   }
 
   const onProbe = (state: JoinState<B, P>, p: P, ctx: OperatorContext<JoinOutput<B, P>>): void => {
@@ -139,11 +161,11 @@ export const make = <B extends JoinElement, P extends JoinElement>(
 
   const remember = (state: JoinState<B, P>, p: P, ctx: OperatorContext<JoinOutput<B, P>>): void => {
     state.joined.set(p.id, p.ts)
-    ctx.registerTimer(p.ts + retentionMs + 1, FORGET)
+    ctx.registerTimer(slotAfter(p.ts + retentionMs + 1), FORGET)
   }
 
   return {
-    create: () => ({ builds: new Map(), buildIds: new Set(), pending: new Map(), joined: new Map() }),
+    create: () => ({ builds: [], buildIds: new Set(), pending: new Map(), joined: new Map() }),
     onElement: (state, input, ctx) =>
       input.side === "build" ? onBuild(state, input.element, ctx)
       : input.side === "probe" ? onProbe(state, input.element, ctx)
@@ -161,17 +183,15 @@ export const make = <B extends JoinElement, P extends JoinElement>(
           remember(state, p, ctx)
         }
       } else if (timer.namespace === CLEANUP) {
-        const ts = t - beforeMs - 1
-        const bucket = state.builds.get(ts)
-        if (bucket !== undefined) {
-          state.builds.delete(ts)
-          for (let i = 0; i < bucket.length; i++) state.buildIds.delete(bucket[i]!.id)
-        }
+        const builds = state.builds
+        let n = 0
+        while (n < builds.length && builds[n]!.ts + beforeMs < t) state.buildIds.delete(builds[n++]!.id)
+        if (n > 0) state.builds = builds.slice(n)
       } else if (timer.namespace === FORGET) {
         for (const [id, ts] of state.joined) if (ts + retentionMs < t) state.joined.delete(id)
       }
     },
-    isEmpty: (state) => state.builds.size === 0 && state.pending.size === 0 && state.joined.size === 0,
+    isEmpty: (state) => state.builds.length === 0 && state.pending.size === 0 && state.joined.size === 0,
     measure: (state) => [state.buildIds.size, state.pending.size]
   }
 }

@@ -155,12 +155,14 @@ describe("first-click interval join (SPEC §3)", () => {
     const h = harness()
     h.build(click("c1", T))
     h.advance(T + A)
-    assert.strictEqual(h.stats().held, 1)
+    h.probe(checkout("k0", T + 5)) // late, and c1 is still held: it matches
+    assert.deepStrictEqual(h.joined(), [["k0", "c1", true]])
     h.advance(T + A + 1)
+    h.probe(checkout("k1", T + 10)) // late, and c1 is gone: no match
+    assert.deepStrictEqual(h.joined(), [["k0", "c1", true], ["k1", null, true]])
+    // its memory is released within one cleanup slot
+    h.advance(T + A + 1 + 10_000)
     assert.strictEqual(h.stats().held, 0)
-    // a late checkout that would have matched finds it gone
-    h.probe(checkout("k1", T + 10))
-    assert.deepStrictEqual(h.joined(), [["k1", null, true]])
   })
 
   it("a watermark jump fires timers in time order: early cleanup never hides a click from a later checkout", () => {
