@@ -57,6 +57,8 @@ export interface JoinState<B, P> {
   readonly pending: Map<string, P>
   /** ids of probes already joined → their time, for dedup */
   readonly joined: Map<string, number>
+  /** the latest cleanup slot registered for this key (registering it again would be a no-op) */
+  cleanupSlot: number
 }
 
 export interface IntervalJoinOptions {
@@ -129,7 +131,11 @@ export const make = <B extends JoinElement, P extends JoinElement>(
     while (i > 0 && before(b, builds[i - 1]!)) { builds[i] = builds[i - 1]!; i-- } // mostly in order: usually no move
     builds[i] = b
     state.buildIds.add(b.id)
-    ctx.registerTimer(slotAfter(b.ts + beforeMs + 1), CLEANUP)
+    const slot = slotAfter(b.ts + beforeMs + 1)
+    if (slot !== state.cleanupSlot) {
+      state.cleanupSlot = slot
+      ctx.registerTimer(slot, CLEANUP)
+    }
   }
 
   const onProbe = (state: JoinState<B, P>, p: P, ctx: OperatorContext<JoinOutput<B, P>>): void => {
@@ -165,7 +171,7 @@ export const make = <B extends JoinElement, P extends JoinElement>(
   }
 
   return {
-    create: () => ({ builds: [], buildIds: new Set(), pending: new Map(), joined: new Map() }),
+    create: () => ({ builds: [], buildIds: new Set(), pending: new Map(), joined: new Map(), cleanupSlot: -Infinity }),
     onElement: (state, input, ctx) =>
       input.side === "build" ? onBuild(state, input.element, ctx)
       : input.side === "probe" ? onProbe(state, input.element, ctx)
