@@ -42,8 +42,9 @@ main { max-width: 1320px; margin: 0 auto; padding: 16px 24px 28px; }
 .sub { margin-top: 4px; font-size: 12.5px; color: var(--muted); font-variant-numeric: tabular-nums; }
 .ok { color: var(--ok); } .warn { color: var(--warn); } .bad { color: var(--bad); }
 dl.kv { display: grid; grid-template-columns: 1fr auto; gap: 3px 12px; margin: 2px 0 0; font-variant-numeric: tabular-nums; }
-dl.kv dt { color: var(--muted); }
-dl.kv dd { margin: 0; text-align: right; font-weight: 600; }
+dl.kv dt { color: var(--muted); white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+dl.kv dd { margin: 0; text-align: right; font-weight: 600; white-space: nowrap; }
+body[data-connection=stale] main > :not(.banner), body[data-connection=down] main > :not(.banner) { opacity: .55; transition: opacity .3s; }
 .spark { display: block; width: 100%; height: 34px; margin-top: 4px; }
 .section { background: var(--card); border: 1px solid var(--line); border-radius: 10px; padding: 12px 16px; margin-bottom: 12px; }
 .section h2 { margin: 0 0 8px; font-size: 11px; font-weight: 700; color: var(--muted); text-transform: uppercase; letter-spacing: .06em; }
@@ -296,7 +297,8 @@ const script = `
     // process
     setText("uptime", s.startedAt ? seconds((nowMs - Date.parse(s.startedAt)) / 1000) : "–");
     setText("rss", s.process ? bytes(s.process.rssBytes) : "–");
-    setText("heap", s.process ? bytes(s.process.heapUsedBytes) + " of " + bytes(s.process.heapTotalBytes) : "–");
+    setText("heap", s.process ? bytes(s.process.heapUsedBytes) : "–");
+    $("heap").title = s.process ? "of " + bytes(s.process.heapTotalBytes) + " allocated" : "";
 
     // scheduled jobs
     $("jobs").innerHTML = s.scheduledJobs.length === 0 ? '<div class="empty">none yet</div>' :

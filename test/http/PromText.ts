@@ -26,6 +26,7 @@ export interface Series {
 }
 
 export interface Exposition {
+  readonly text: string
   readonly problems: ReadonlyArray<string>
   readonly types: ReadonlyMap<string, string>
   readonly series: ReadonlyArray<Series>
@@ -124,7 +125,7 @@ export const checkExposition = (text: string): Exposition => {
       if (!series.some((s) => s.name === `${family}_sum` && JSON.stringify(Object.entries(s.labels).sort()) === k)) problems.push(`${family}${k}: no _sum`)
     }
   }
-  return { problems, types, series }
+  return { text, problems, types, series }
 }
 
 /** `parse-prometheus-text-format`'s reading (throws on a line it cannot read). */

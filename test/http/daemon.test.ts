@@ -1,0 +1,208 @@
+/**
+ * The daemon's HTTP surface end to end: `node dist/main.js` as a child process on a fresh
+ * database, reached through a TCP proxy the test can cut. Checks `/metrics` with three
+ * parsers, the recommendations API, readiness through a database outage, and a clean exit on
+ * SIGTERM. Without PostgreSQL the file is skipped on a laptop and fails under `CI=true`.
+ */
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { adminUrl, createDatabase, dropDatabase, postgresAvailable, query } from "../support/TestDatabase.ts"
+import { type Daemon, sleep, startDaemon, waitFor } from "./Daemon.ts"
+import { checkExposition, parseFamilies, promtool, valueOf } from "./PromText.ts"
+import { startTcpProxy, type TcpProxy } from "./TcpProxy.ts"
+
+const available = await postgresAvailable()
+
+const readyz = async (d: Daemon) => {
+  const res = await d.get("/readyz", 10_000)
+  return { status: res.status, body: await res.json() as { ready: boolean; checks: Record<string, { ok: boolean; detail?: string }> } }
+}
+
+describe.skipIf(!available)("daemon HTTP surface", () => {
+  let db: { readonly url: string; readonly name: string }
+  let proxy: TcpProxy
+  let daemon: Daemon
+
+  beforeAll(async () => {
+    db = await createDatabase("insights_http")
+    const target = new URL(adminUrl)
+    proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) })
+    const viaProxy = new URL(db.url)
+    viaProxy.hostname = "127.0.0.1"
+    viaProxy.port = String(proxy.port)
+    daemon = await startDaemon({ DATABASE_URL: viaProxy.toString() })
+  })
+
+  afterAll(async () => {
+    await daemon?.kill()
+    await proxy?.close()
+    if (db !== undefined) await dropDatabase(db.name)
+  })
+
+  it("/healthz answers while the process runs", async () => {
+    const res = await daemon.get("/healthz")
+    assert.strictEqual(res.status, 200)
+    assert.deepStrictEqual(await res.json(), { status: "ok" })
+  })
+
+  it("/metrics is valid Prometheus text whose counters grow under load", async () => {
+    const scrape = async () => {
+      const res = await daemon.get("/metrics")
+      assert.strictEqual(res.status, 200)
+      assert.match(res.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/)
+      return res.text()
+    }
+    // wait until the sink has committed and there is a watermark (once every partition has had an event), so every family has something to say
+    const first = await waitFor("a first sink commit and a watermark", async () => {
+      const e = checkExposition(await scrape())
+      return (valueOf(e, "insights_sink_batches_total") ?? 0) > 0 && valueOf(e, "insights_watermark_delay_seconds") !== undefined ? e : undefined
+    }, 45_000).catch((e) => { throw new Error(`${(e as Error).message}\n--- daemon output ---\n${daemon.output()}`) })
+    await sleep(2_500)
+    const second = await scrape()
+
+    for (const text of [first.text, second]) {
+      const e = checkExposition(text)
+      assert.deepStrictEqual(e.problems, [], "every line valid")
+      const families = parseFamilies(text) // throws on a line it cannot read
+      assert.isAtLeast(families.length, 8)
+      const lint = promtool(text)
+      if (lint !== undefined) assert.deepStrictEqual(lint, [], "promtool check metrics")
+    }
+    const a = first
+    const b = checkExposition(second)
+    const names = new Set(b.types.keys())
+    for (
+      const name of [
+        "insights_events_in_total", "insights_ingest_errors_total", "insights_late_events_total", "insights_watermark_delay_seconds",
+        "insights_partition_lag_messages", "insights_state_users", "insights_state_clicks_held", "insights_state_pending_checkouts",
+        "insights_sink_rows_total", "insights_sink_batch_duration_seconds", "process_resident_memory_bytes", "nodejs_heap_size_used_bytes"
+      ]
+    ) assert.isTrue(names.has(name), `${name} is exported`)
+    assert.strictEqual(b.types.get("insights_sink_batch_duration_seconds"), "histogram")
+
+    const grew = (name: string, labels: Record<string, string> = {}) => {
+      const before = valueOf(a, name, labels)
+      const after = valueOf(b, name, labels)
+      assert.isDefined(after, `${name} present`)
+      assert.isAbove(after!, before ?? 0, `${name}${JSON.stringify(labels)} grew from ${before} to ${after}`)
+    }
+    grew("insights_events_in_total", { topic: "clicks" })
+    grew("insights_sink_batches_total")
+    grew("insights_sink_batch_duration_seconds_count")
+    grew("process_cpu_seconds_total")
+    // 200 msg/s for 2.5 s: roughly 500 more messages
+    const added = (valueOf(b, "insights_events_in_total", { topic: "clicks" })! + (valueOf(b, "insights_events_in_total", { topic: "checkouts" }) ?? 0)) -
+      (valueOf(a, "insights_events_in_total", { topic: "clicks" })! + (valueOf(a, "insights_events_in_total", { topic: "checkouts" }) ?? 0))
+    assert.isAbove(added, 200)
+    assert.isBelow(added, 2_000)
+    assert.isAbove(valueOf(b, "process_resident_memory_bytes")!, 10_000_000)
+    const delay = valueOf(b, "insights_watermark_delay_seconds")!
+    assert.isAbove(delay, 0)
+    assert.isBelow(delay, 30)
+  })
+
+  it("the status JSON carries what the page shows", async () => {
+    const res = await daemon.get("/api/status")
+    assert.strictEqual(res.status, 200)
+    assert.strictEqual(res.headers.get("cache-control"), "no-store")
+    const s = await res.json() as Record<string, any>
+    assert.isAbove(s["eventsTotal"], 0)
+    assert.isAtLeast(s["partitions"].length, 2)
+    assert.isNumber(s["state"]["approxBytes"])
+    assert.isArray(s["scheduledJobs"])
+    assert.isNumber(s["process"]["rssBytes"])
+    const page = await daemon.get("/")
+    assert.strictEqual(page.status, 200)
+    assert.match(page.headers.get("content-type") ?? "", /^text\/html/)
+    const html = await page.text()
+    assert.include(html, "/api/status")
+    assert.notMatch(html, /<(script|link)[^>]+(src|href)="(https?:)?\/\//, "nothing loaded from elsewhere")
+  })
+
+  it("recommendations: an empty list for a known user, 404 for an unknown one", async () => {
+    const [user] = await query<{ user_id: string }>(db.url, "SELECT user_id FROM shop.users ORDER BY user_id LIMIT 1")
+    assert.isDefined(user, "users are loaded at first start")
+    const known = await daemon.get(`/api/users/${encodeURIComponent(user!.user_id)}/recommendations`)
+    assert.strictEqual(known.status, 200)
+    assert.match(known.headers.get("content-type") ?? "", /^application\/json/)
+    assert.deepStrictEqual(await known.json(), { userId: user!.user_id, recommendations: [] })
+
+    for (const id of ["no-such-user", "x' OR '1'='1", "%"]) {
+      const res = await daemon.get(`/api/users/${encodeURIComponent(id)}/recommendations`)
+      assert.strictEqual(res.status, 404, id)
+      assert.deepStrictEqual(await res.json(), { error: "unknown user" })
+    }
+  })
+
+  it("/readyz goes 503 with the reason while the database is cut off, and 200 once it is back", async () => {
+    const before = await readyz(daemon)
+    assert.strictEqual(before.status, 200)
+    assert.deepStrictEqual(before.body.checks["database"], { ok: true })
+
+    await proxy.cut() // every connection reset, new ones refused
+    const down = await waitFor("/readyz 503", async () => {
+      const r = await readyz(daemon)
+      return r.status === 503 ? r : undefined
+    }, 10_000)
+    assert.isFalse(down.body.ready)
+    assert.isFalse(down.body.checks["database"]!.ok)
+    assert.match(down.body.checks["database"]!.detail ?? "", /database unreachable/)
+    assert.strictEqual((await daemon.get("/healthz")).status, 200, "still alive")
+    assert.strictEqual((await daemon.get("/metrics")).status, 200, "metrics need no database")
+    const rec = await daemon.get("/api/users/100001/recommendations")
+    assert.strictEqual(rec.status, 503)
+    assert.deepStrictEqual(await rec.json(), { error: "database unavailable" })
+    await sleep(1_000)
+    assert.strictEqual((await readyz(daemon)).status, 503, "stays 503 while the database is away")
+
+    await proxy.restore()
+    const up = await waitFor("/readyz 200 again", async () => {
+      const r = await readyz(daemon)
+      return r.status === 200 ? r : undefined
+    }, 15_000)
+    assert.isTrue(up.body.ready)
+
+    // and a database that is gone for good
+    await dropDatabase(db.name)
+    const gone = await waitFor("/readyz 503 after DROP DATABASE", async () => {
+      const r = await readyz(daemon)
+      return r.status === 503 ? r : undefined
+    }, 10_000)
+    assert.isFalse(gone.body.checks["database"]!.ok)
+  })
+})
+
+describe.skipIf(!available)("daemon shutdown", () => {
+  let db: { readonly url: string; readonly name: string }
+  let daemon: Daemon | undefined
+
+  beforeAll(async () => {
+    db = await createDatabase("insights_http_stop")
+  })
+  afterAll(async () => {
+    await daemon?.kill()
+    if (db !== undefined) await dropDatabase(db.name)
+  })
+
+  it("exits 0 within 10 s of SIGTERM, with work in flight", async () => {
+    daemon = await startDaemon({ DATABASE_URL: db.url, GENERATOR_RATE: "2000" })
+    const d = daemon
+    await waitFor("rows written", async () => {
+      const s = await (await d.get("/api/status")).json() as { sink: { batches: number } }
+      return s.sink.batches > 2 ? true : undefined
+    })
+    const started = performance.now()
+    d.child.kill("SIGTERM")
+    const exit = await Promise.race([d.exited, sleep(10_000).then(() => undefined)])
+    const seconds = (performance.now() - started) / 1000
+    assert.isDefined(exit, `still running 10 s after SIGTERM\n${d.output()}`)
+    assert.deepStrictEqual(exit, { code: 0, signal: null }, d.output())
+    assert.isBelow(seconds, 10)
+    await d.get("/healthz", 1_000).then(
+      () => assert.fail("the HTTP server still answers after exit"),
+      () => undefined
+    )
+    // what was read before the signal was committed: positions are in the database
+    const [row] = await query<{ n: number }>(db.url, "SELECT count(*)::int AS n FROM shop.source_positions")
+    assert.isAbove(row!.n, 0)
+  })
+})
