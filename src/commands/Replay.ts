@@ -1,6 +1,7 @@
 /** `insights replay --clicks FILE --checkouts FILE [--users FILE --products FILE]` */
-import { Clock, Console, Effect, Stream } from "effect"
-import * as fs from "node:fs"
+import { Clock, Console, Effect } from "effect"
+import type { Scope } from "effect"
+import * as fsp from "node:fs/promises"
 import type { EngineConfig } from "../config.ts"
 import { RunnerStats } from "../engine/RunnerStats.ts"
 import * as AttributionPipeline from "../jobs/AttributionPipeline.ts"
@@ -14,15 +15,22 @@ export interface ReplayFiles {
 }
 
 /** Messages in a kcat file, i.e. its lines (a last line without a newline counts): the progress bar's total. */
-const countMessages = (path: string): Effect.Effect<number, Error> =>
-  Stream.fromAsyncIterable(fs.createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>, (e) => e as Error).pipe(
-    Stream.runFold(() => ({ lines: 0, last: 10 }), (acc, chunk) => {
-      let lines = acc.lines
-      for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) lines++
-      return { lines, last: chunk.length > 0 ? chunk[chunk.length - 1]! : acc.last }
-    }),
-    Effect.map((acc) => acc.lines + (acc.last === 10 ? 0 : 1))
-  )
+const countMessages = (path: string): Effect.Effect<number, unknown, Scope.Scope> =>
+  Effect.gen(function*() {
+    const handle = yield* Effect.acquireRelease(
+      Effect.tryPromise(() => fsp.open(path, "r")),
+      (h) => Effect.promise(() => h.close())
+    )
+    const buffer = Buffer.allocUnsafe(8 << 20) // few, large reads: the count keeps up with the replay
+    let lines = 0
+    let last = 10
+    for (;;) {
+      const { bytesRead } = yield* Effect.tryPromise(() => handle.read(buffer, 0, buffer.length, null))
+      if (bytesRead === 0) return lines + (last === 10 ? 0 : 1)
+      for (let i = buffer.indexOf(10); i >= 0 && i < bytesRead; i = buffer.indexOf(10, i + 1)) lines++
+      last = buffer[bytesRead - 1]!
+    }
+  }).pipe(Effect.scoped)
 
 export const replay = (config: EngineConfig, files: ReplayFiles) =>
   Effect.gen(function*() {
