@@ -45,7 +45,9 @@ const withDatabase = <A, E, R>(f: (config: EngineConfig) => Effect.Effect<A, E, 
 const commands: Record<string, Command> = {
   run: {
     summary: "run the daemon (what `node dist/main.js` runs)",
-    usage: "insights run\n\nReads DATABASE_URL, KAFKA_BROKERS, HTTP_PORT and the other settings from the environment (see README).",
+    usage: "insights run\n\nReads DATABASE_URL, KAFKA_BROKERS, HTTP_PORT and the other settings from the environment (see README).\n" +
+      "HTTP on HTTP_PORT (default 8081): / (status page), /api/status, /metrics (Prometheus), /healthz, /readyz,\n" +
+      "/api/users/USER_ID/recommendations.",
     options: {},
     run: () => daemon
   },
@@ -65,7 +67,8 @@ const commands: Record<string, Command> = {
     usage: "insights generate --to files DIR|kafka [--rate N|max] [--seed S] [--count N | --duration SECONDS] [--format engine|flink] [--start ISO]\n\n" +
       "Same seed, same events. Files are kcat format (key<TAB>value): DIR/clicks.txt, DIR/checkouts.txt, plus DIR/Users.csv and DIR/Products.csv.\n" +
       "Kafka: KAFKA_BROKERS (default 127.0.0.1:9092), CLICKS_TOPIC, CHECKOUTS_TOPIC (created with KAFKA_PARTITIONS when missing); keyed by user_id,\n" +
-      "event time = the clock at production; --rate max (a backfill) needs --count or --duration; otherwise it runs until interrupted.",
+      "event time = the clock at production; --rate max (a backfill) needs --count or --duration; otherwise it runs until interrupted.\n" +
+      "Writing files shows progress on stderr: a bar with rate and ETA on a terminal, a line every 5 s otherwise.",
     options: {
       to: { type: "string" }, rate: { type: "string" }, seed: { type: "string" }, count: { type: "string" },
       duration: { type: "string" }, format: { type: "string" }, start: { type: "string" }
@@ -114,7 +117,8 @@ const commands: Record<string, Command> = {
     summary: "run the pipeline over kcat-format files and exit when every row is written",
     usage: "insights replay --clicks FILE --checkouts FILE [--users FILE --products FILE]\n\n" +
       "One message a line, `key<TAB>value` or a bare value (as `kcat -C -K'\\t'` writes them).\n" +
-      "Each file is one partition; end of input is end of time, so every checkout is written before exit.",
+      "Each file is one partition; end of input is end of time, so every checkout is written before exit.\n" +
+      "Progress on stderr: a bar with rate and ETA on a terminal (the total once the files' lines are counted), a line every 5 s otherwise.",
     options: { clicks: { type: "string" }, checkouts: { type: "string" }, users: { type: "string" }, products: { type: "string" } },
     run: (flags) => {
       const clicks = requireFile("clicks", flags["clicks"])
