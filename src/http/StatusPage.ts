@@ -84,6 +84,7 @@ const body = `
       <h2>Watermark</h2>
       <div class="big" id="watermark">–</div>
       <div class="sub" id="watermark-delay">no events yet</div>
+      <div class="sub" id="latest-event"></div>
     </section>
     <section class="card">
       <h2>Throughput</h2>
@@ -264,6 +265,9 @@ const script = `
     if (s.watermark === "+infinity") { wd.textContent = "input complete"; wd.className = "sub ok"; }
     else if (d === null) { wd.textContent = "no events yet"; wd.className = "sub"; }
     else { wd.textContent = seconds(d) + " behind the clock"; wd.className = "sub " + (d < 10 ? "ok" : d < 120 ? "warn" : "bad"); }
+
+    var latest = s.partitions.reduce(function (m, p) { return p.maxEventTime && p.maxEventTime !== "+infinity" && (m === null || p.maxEventTime > m) ? p.maxEventTime : m; }, null);
+    setText("latest-event", latest ? "latest event time " + clock(latest, nowMs) : "");
 
     // throughput and events
     setText("rate", rate(rateOver(function (e) { return e.total; })));
