@@ -10,7 +10,7 @@
  *
  * Processing time is read only from `Clock`, so `TestClock` drives idleness and flushes.
  */
-import { Cause, Clock, Duration, Effect, Fiber, Queue, Schedule, Stream } from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Fiber, Queue, Schedule, Stream } from "effect"
 import type { Scope } from "effect"
 import { InputAligner } from "./InputAligner.ts"
 import { type KeyedInput, type KeyedOperator, makeActors } from "./KeyedState.ts"
@@ -153,18 +153,27 @@ export const run = <S, I, O, ESource, ESink>(options: {
       return lane
     }
 
-    // ---- sink fiber: one transaction per batch, in order, then the source's commit
+    // ---- sink fiber: one transaction per batch, in order, then the source's commit. The sink
+    // retries what can be retried; if it still fails, the job fails with its error (never
+    // waits forever on a queue nobody drains).
     const sinkQueue = yield* Queue.bounded<SinkBatch<O>, Cause.Done>(opts.sinkQueueCapacity)
+    const sinkFailed = yield* Deferred.make<never, ESink>()
     const sinkFiber = yield* Effect.forkScoped(
-      Stream.fromQueue(sinkQueue).pipe(Stream.runForEach((batch) =>
-        Effect.gen(function*() {
-          const started = yield* Clock.currentTimeMillis
-          yield* sink.write(batch)
-          const finished = yield* Clock.currentTimeMillis
-          stats.recordSinkWrite(batch.outputs.length + batch.rejected.length, finished - started, finished)
-          if (source._tag === "Unbounded") yield* source.commit(batch.positions)
-        })))
+      Stream.fromQueue(sinkQueue).pipe(
+        Stream.runForEach((batch) =>
+          Effect.gen(function*() {
+            const started = yield* Clock.currentTimeMillis
+            yield* sink.write(batch)
+            const finished = yield* Clock.currentTimeMillis
+            stats.recordSinkWrite(batch.outputs.length + batch.rejected.length, finished - started, finished)
+            if (source._tag === "Unbounded") yield* source.commit(batch.positions)
+          })),
+        Effect.onError((cause) => Deferred.failCause(sinkFailed, cause))
+      )
     )
+    /** Hands a batch to the sink fiber, waiting while it is busy; fails if the sink has failed. */
+    const offer = (batch: SinkBatch<O>) =>
+      Effect.raceFirst(Queue.offer(sinkQueue, batch).pipe(Effect.asVoid), Deferred.await(sinkFailed)).pipe(Effect.interruptible)
 
     // ---- output buffer
     let outputs: Array<O> = []
@@ -198,9 +207,11 @@ export const run = <S, I, O, ESource, ESink>(options: {
         }
         if (outputs.length === 0 && rejected.length === 0 && positions.length === 0) return Effect.void
         const batch: SinkBatch<O> = { outputs, rejected, positions, watermark: tracker.value }
-        outputs = []
-        rejected = []
-        return Queue.offer(sinkQueue, batch)
+        // the buffers are let go only once the sink has the batch: a stop while waiting keeps them
+        return Effect.map(offer(batch), () => {
+          if (outputs === batch.outputs) outputs = []
+          if (rejected === batch.rejected) rejected = []
+        }).pipe(Effect.onInterrupt(() => Effect.sync(() => { for (const p of positions) lanes.get(partitionId(p))!.dirty = true })))
       })
 
     const maybeFlush = (now: number) =>
@@ -323,7 +334,7 @@ export const run = <S, I, O, ESource, ESink>(options: {
       yield* process
       yield* flush(yield* Clock.currentTimeMillis)
       yield* Queue.end(sinkQueue)
-      yield* Fiber.join(sinkFiber)
+      yield* Effect.raceFirst(Fiber.join(sinkFiber), Deferred.await(sinkFailed))
     })
 
     if (source._tag === "Bounded") {

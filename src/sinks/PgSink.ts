@@ -7,7 +7,7 @@
  * the statement text never changes (prepared once, cached by the driver), a batch of any size
  * is one round trip, and PostgreSQL does the typing.
  */
-import { Clock, Effect } from "effect"
+import { Clock, Duration, Effect, Schedule } from "effect"
 import { SqlClient } from "effect/sql"
 import type { SqlError } from "effect/sql/SqlError"
 import type { AttributionOutput } from "../jobs/Attribution.ts"
@@ -53,6 +53,11 @@ ON CONFLICT (source, topic, "partition") DO UPDATE SET
   next_offset = EXCLUDED.next_offset, restart_offset = EXCLUDED.restart_offset,
   max_event_time = EXCLUDED.max_event_time, watermark = EXCLUDED.watermark, updated_at = EXCLUDED.updated_at`
 
+/** 100 ms, doubling, at most 5 s apart, for as long as the error is retryable. */
+const retrySchedule = Schedule.exponential("100 millis").pipe(
+  Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.seconds(5))))
+)
+
 const timestampOrNull = (ms: number): string | null => Number.isFinite(ms) ? formatTimestamp(ms) : null
 
 export interface PgSinkOptions {
@@ -94,7 +99,13 @@ export const make = (options: PgSinkOptions) =>
           if (rows.late.length > 0) yield* sql.unsafe(INSERT_LATE, [JSON.stringify(rows.late)])
           if (errors.length > 0) yield* sql.unsafe(INSERT_ERRORS, [JSON.stringify(errors)])
           if (positions.length > 0) yield* sql.unsafe(UPSERT_POSITIONS, [JSON.stringify(positions)])
-        }))
+        })).pipe(
+          // A transaction is all or nothing and every statement an idempotent upsert, so a
+          // batch that failed on a lost connection or a deadlock is simply written again; while
+          // PostgreSQL is away the sink waits here and backpressure pauses the reads.
+          Effect.tapError((e) => e.isRetryable ? Effect.logWarning(`sink: ${e.message}; retrying`) : Effect.void),
+          Effect.retry({ while: (e) => e.isRetryable, schedule: retrySchedule })
+        )
         stats.count("checkouts_written", rows.attribution.length)
         stats.count("late_clicks", rows.lateClicks)
         stats.count("late_checkouts", rows.lateCheckouts)
