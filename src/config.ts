@@ -15,6 +15,8 @@ export const EngineConfig = Config.all({
   kafkaBrokers: Config.option(Config.String("KAFKA_BROKERS")),
   kafkaGroupId: Config.String("KAFKA_GROUP_ID").pipe(Config.withDefault("insights-engine")),
   kafkaPartitions: Config.Int("KAFKA_PARTITIONS").pipe(Config.withDefault(4)),
+  /** how long the group waits for a silent member: after a kill -9, the restart waits this long for its partitions */
+  kafkaSessionTimeoutMs: ms("KAFKA_SESSION_TIMEOUT_MS", 10_000),
   clicksTopic: Config.String("CLICKS_TOPIC").pipe(Config.withDefault("clicks")),
   checkoutsTopic: Config.String("CHECKOUTS_TOPIC").pipe(Config.withDefault("checkouts")),
   /** W: bounded out-of-orderness */

@@ -53,6 +53,7 @@ const makeSource = (config: EngineConfig): Effect.Effect<Source<unknown>, Source
         groupId: config.kafkaGroupId,
         topics: [config.clicksTopic, config.checkoutsTopic],
         partitions: config.kafkaPartitions,
+        sessionTimeoutMs: config.kafkaSessionTimeoutMs,
         startOffsets: (partitions) =>
           PositionStore.load(name, partitions).pipe(
             Effect.map((rows) => rows.map((r) => ({ topic: r.topic, partition: r.partition, offset: r.restartOffset }))),

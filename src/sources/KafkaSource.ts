@@ -58,6 +58,10 @@ export interface KafkaSourceOptions<E> {
   readonly idlePollMs?: number
   /** how often handed-on positions are committed to Kafka (default 1000 ms) */
   readonly commitIntervalMs?: number
+  /**
+   * how long the group waits for a member that stopped heartbeating (default 10 s): after a
+   * kill -9, a restarted engine gets its partitions back only once the old session expired
+   */
   readonly sessionTimeoutMs?: number
   readonly heartbeatIntervalMs?: number
   /** longest a fetch waits for data; also bounds how long a stop waits (default 500 ms) */
@@ -193,13 +197,15 @@ export const make = <E = never>(options: KafkaSourceOptions<E>): Effect.Effect<K
     const consumer: Consumer = kafka.consumer({
       groupId: options.groupId,
       partitionAssigners: [coPartitionedAssigner],
-      sessionTimeout: options.sessionTimeoutMs ?? 30_000,
+      sessionTimeout: options.sessionTimeoutMs ?? 10_000,
       rebalanceTimeout: 60_000,
       heartbeatInterval: options.heartbeatIntervalMs ?? 3_000,
       maxWaitTimeInMs: options.maxWaitMs ?? 500,
       maxBytesPerPartition: options.maxBytesPerPartition ?? 1_048_576,
       maxBytes: 4 * (options.maxBytesPerPartition ?? 1_048_576) + 1_048_576,
-      allowAutoTopicCreation: false
+      allowAutoTopicCreation: false,
+      // kafkajs restarts a crashed consumer on retriable errors, but not once we are closing
+      retry: { initialRetryTime: 300, retries: 8, maxRetryTime: 5_000, restartOnFailure: async () => !closing }
     })
 
     const fail = (error: SourceError | E) => {
@@ -410,7 +416,6 @@ export const make = <E = never>(options: KafkaSourceOptions<E>): Effect.Effect<K
       attempt("cannot start the Kafka consumer", async () => {
         await consumer.connect()
         await consumer.subscribe({ topics, fromBeginning: true })
-        await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch })
       }),
       () =>
         Effect.gen(function*() {
@@ -420,6 +425,10 @@ export const make = <E = never>(options: KafkaSourceOptions<E>): Effect.Effect<K
           yield* Effect.promise(() => consumer.disconnect().catch(() => undefined))
         })
     )
+    // Joining can wait for a crashed member's session to expire: not part of starting up (the
+    // engine reports not ready until `Assigned`). kafkajs reports a failed join as a CRASH.
+    consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch })
+      .catch((error: unknown) => fail(toSourceError("cannot join the consumer group")(error)))
     yield* Effect.logInfo(`reading Kafka topics ${topics.join(", ")} (${partitionCount} partitions each) as group ${options.groupId}`)
 
     const events: Stream.Stream<SourceEvent, SourceError | E> = Stream.fromQueue(queue).pipe(

@@ -11,8 +11,10 @@ import { query } from "../support/TestDatabase.ts"
 
 const exec = promisify(execFile)
 export const node = process.execPath
-export const distMain = path.resolve("dist/main.js")
-export const distCli = path.resolve("dist/cli.js")
+/** the build under test (`INSIGHTS_DIST_DIR` to try another build) */
+const dist = path.resolve(process.env["INSIGHTS_DIST_DIR"] ?? "dist")
+export const distMain = path.join(dist, "main.js")
+export const distCli = path.join(dist, "cli.js")
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
