@@ -179,6 +179,62 @@ describe.skipIf(brokers === undefined)("KafkaSource on a real broker", () => {
       }
     }))
 
+  it.live("a second member: Revoked on the first, the moved partitions start at the first's committed positions, no gaps", () =>
+    Effect.gen(function*() {
+      const clicks = uniqueName("clicks"), checkouts = uniqueName("checkouts"), group = uniqueName("g")
+      yield* Effect.promise(() => createTopics(brokers!, [clicks, checkouts], 4))
+      const batch = (from: number) => Array.from({ length: 400 }, (_, i) => ({ key: `u${(from + i) % 97}`, value: `m${from + i}` }))
+      yield* Effect.promise(() => produce(brokers!, clicks, batch(0)))
+      // the "sink": what each member processed, and the positions it committed
+      const store = new Map<string, number>()
+      const startOffsets = (parts: ReadonlyArray<PartitionRef>) =>
+        Effect.sync(() => parts.flatMap((p) => store.has(`${p.topic}/${p.partition}`) ? [{ ...p, offset: store.get(`${p.topic}/${p.partition}`)! }] : []))
+      const engine = (name: string, source: KafkaSource.KafkaSource<never>, seen: Array<{ readonly member: string; readonly id: string; readonly offset: number }>) =>
+        collect(source, (e) => Effect.gen(function*() {
+          if (e._tag !== "Records" || e.records.length === 0) return
+          for (const r of e.records) seen.push({ member: name, id: `${r.topic}/${r.partition}`, offset: r.offset })
+          const next = e.records.at(-1)!.offset + 1
+          store.set(`${e.topic}/${e.partition}`, next)
+          yield* source.commit([{ topic: e.topic, partition: e.partition, nextOffset: next }])
+        }))
+      const seen: Array<{ readonly member: string; readonly id: string; readonly offset: number }> = []
+      const a = yield* KafkaSource.make(options([clicks, checkouts], group, { startOffsets, heartbeatIntervalMs: 500, clientId: "member-a" }))
+      const { events: aEvents } = yield* engine("a", a, seen)
+      yield* waitUntil("a reads the first 400", () => seen.length >= 400)
+      const b = yield* KafkaSource.make(options([clicks, checkouts], group, { startOffsets, heartbeatIntervalMs: 500, clientId: "member-b" }))
+      const { events: bEvents } = yield* engine("b", b, seen)
+      yield* waitUntil("b is assigned", () => bEvents.some((e) => e._tag === "Assigned"), 30_000)
+      yield* Effect.promise(() => produce(brokers!, clicks, batch(400)))
+      const ends = yield* Effect.promise(() => endOffsets(brokers!, clicks))
+      const total = [...ends.values()].reduce((x, y) => x + y, 0)
+      assert.strictEqual(total, 800)
+      const distinct = () => new Set(seen.map((s) => `${s.id}@${s.offset}`)).size
+      yield* waitUntil("all 800 read", () => distinct() === 800, 30_000)
+
+      const revoked = aEvents.filter((e) => e._tag === "Revoked").flatMap((e) => (e as { partitions: ReadonlyArray<PartitionRef> }).partitions)
+      const bAssigned = (bEvents.find((e) => e._tag === "Assigned") as { partitions: ReadonlyArray<PartitionRef> }).partitions
+      const ids = (refs: ReadonlyArray<PartitionRef>) => refs.map((r) => `${r.topic}/${r.partition}`).sort()
+      assert.deepStrictEqual(ids(revoked), ids(bAssigned))
+      assert.strictEqual(bAssigned.length, 4)
+      // co-partitioned: b has partition n of both topics
+      assert.deepStrictEqual(bAssigned.filter((r) => r.topic === clicks).map((r) => r.partition).sort(),
+        bAssigned.filter((r) => r.topic === checkouts).map((r) => r.partition).sort())
+      // a's kept partitions: each offset once; moved ones: b continued from a's committed position
+      const moved = new Set(ids(bAssigned))
+      for (const [p, end] of ends) {
+        const id = `${clicks}/${p}`
+        const offsets = seen.filter((s) => s.id === id).map((s) => s.offset)
+        if (!moved.has(id)) {
+          assert.deepStrictEqual(offsets, Array.from({ length: end }, (_, i) => i), id)
+        } else {
+          const byB = seen.filter((s) => s.id === id && s.member === "b").map((s) => s.offset)
+          const byA = seen.filter((s) => s.id === id && s.member === "a").map((s) => s.offset)
+          assert.deepStrictEqual([...byA, ...byB].filter((o, i, all) => all.indexOf(o) === i).sort((x, y) => x - y), Array.from({ length: end }, (_, i) => i), id)
+          if (byB.length > 0) assert.isAtMost(byB[0]!, byA.length === 0 ? 0 : byA.at(-1)! + 1, `${id}: b starts at or before where a stopped`)
+        }
+      }
+    }), 60_000)
+
   it.live("hands batches on through a bounded queue: a slow engine slows the reads and keeps the group (heartbeats)", () =>
     Effect.gen(function*() {
       const clicks = uniqueName("clicks"), checkouts = uniqueName("checkouts")
