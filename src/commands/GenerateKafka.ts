@@ -18,6 +18,7 @@ import { defaultData } from "../generator/writeData.ts"
 import { ensureTopics, makeAdmin, makeClient, makeProducer, type OutgoingMessage } from "../sources/KafkaClient.ts"
 import type { SourceError } from "../sources/SourceError.ts"
 import type { GenerateOptions } from "./Generate.ts"
+import * as Progress from "./Progress.ts"
 
 export interface KafkaTarget {
   readonly brokers: ReadonlyArray<string>
@@ -78,17 +79,18 @@ export const toKafka = (options: GenerateOptions, target: KafkaTarget): Effect.E
       format: options.format
     })
 
-    const limit = options.count ?? Infinity
     const startedAt = yield* Clock.currentTimeMillis
-    const endAt = options.durationMs === undefined ? Infinity : startedAt + options.durationMs
-    const tty = process.stderr.isTTY === true
+    // a live rate produces exactly rate × duration; `max` produces for the duration
+    const limit = Math.min(
+      options.count ?? Infinity,
+      options.rate !== "max" && options.durationMs !== undefined ? Math.round((options.rate * options.durationMs) / 1000) : Infinity
+    )
+    const endAt = options.rate === "max" && options.durationMs !== undefined ? startedAt + options.durationMs : Infinity
     let sent = 0
     let clicks = 0
-    let lastShown = startedAt
 
     const summary = Effect.gen(function*() {
       const elapsedMs = (yield* Clock.currentTimeMillis) - startedAt
-      if (tty) process.stderr.write("\n")
       yield* Console.error(
         `produced ${sent.toLocaleString("en-US")} messages (${clicks.toLocaleString("en-US")} clicks, ` +
           `${(sent - clicks).toLocaleString("en-US")} checkouts) to ${topics.join(", ")} (${partitions} partitions) ` +
@@ -97,7 +99,7 @@ export const toKafka = (options: GenerateOptions, target: KafkaTarget): Effect.E
       return { messages: sent, clicks, checkouts: sent - clicks, elapsedMs }
     })
 
-    const loop = Effect.gen(function*() {
+    const loop = (progress: Progress.Progress) => Effect.gen(function*() {
       for (;;) {
         const now = yield* Clock.currentTimeMillis
         if (sent >= limit || now >= endAt) return
@@ -117,13 +119,16 @@ export const toKafka = (options: GenerateOptions, target: KafkaTarget): Effect.E
         }
         yield* Effect.forEach(requests(batch), producer.send, { concurrency: IN_FLIGHT, discard: true })
         sent += n
-        if (tty && now - lastShown >= 1_000) {
-          lastShown = now
-          process.stderr.write(`\rgenerate: ${sent.toLocaleString("en-US")} messages, ${rateText(sent, now - startedAt)}   `)
-        }
+        yield* progress.update(sent)
       }
     })
 
-    yield* loop.pipe(Effect.onInterrupt(() => Effect.ignore(summary)))
+    const total = Number.isFinite(limit) ? limit : undefined
+    yield* Effect.gen(function*() {
+      yield* loop(yield* Progress.make({ label: "generate", unit: "messages", total }))
+    }).pipe(
+      Effect.scoped, // the bar ends before the summary line
+      Effect.onInterrupt(() => Effect.ignore(summary))
+    )
     return yield* summary
   })
