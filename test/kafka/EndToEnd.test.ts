@@ -71,9 +71,8 @@ describe.skipIf(brokers === undefined || !pgOk)("Kafka → daemon → PostgreSQL
   }, 60_000)
 
   it("foreign producers: kcat's partitioner, the Flink generator's unkeyed JSON, an unexpected key, garbage", async () => {
-    const [cm, km] = [await readTopic(brokers!, clicks), await readTopic(brokers!, checkouts)]
+    const km = await readTopic(brokers!, checkouts)
     const someCheckout = JSON.parse(km[0]!.value!) as Record<string, unknown>
-    const user = someCheckout["user_id"] as string
     const now = Date.now()
     const iso = (ms: number) => new Date(ms).toISOString()
     const naive = (ms: number) => iso(ms).replace("T", " ").replace("Z", "")
@@ -87,8 +86,6 @@ describe.skipIf(brokers === undefined || !pgOk)("Kafka → daemon → PostgreSQL
     await produce(brokers!, checkouts, [{ key: "someone-else", value: JSON.stringify({ ...someCheckout, checkout_id: "odd-key-k1", checkout_timestamp: iso(now + 7) }) }])
     // garbage, and a tombstone, in the middle of a partition that also has good data
     await produce(brokers!, clicks, [...garbage.map((value) => ({ key: "junk", value, partition: 3 })), { key: "junk", value: null, partition: 3 }])
-    expect(cm.length).toBeGreaterThan(0)
-    void user
   }, 30_000)
 
   it("the daemon writes exactly the oracle's rows, with the garbage in ingest_errors; ready once partitions are assigned", async () => {
