@@ -295,8 +295,9 @@ export const run = <S, I, O, ESource, ESink>(options: {
       switch (event._tag) {
         case "Records": {
           const lane = laneFor(event, at)
+          // only events count as activity (in onRelease): a partition delivering nothing but
+          // undecodable messages goes idle like a quiet one and never holds the watermark
           tracker.setBacklog(lane.watermark, event.backlog)
-          if (event.records.length > 0) lane.watermark.lastActivity = at
           stats.recordRead(lane.ref, event, at)
           aligner.push(lane.index, decodeAll(event.records))
           break

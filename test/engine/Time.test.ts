@@ -116,3 +116,20 @@ describe("time through the runner (TestClock)", () => {
       yield* d.stop
     }))
 })
+
+describe("a partition of garbage (TestClock)", () => {
+  it.effect("never holds the watermark: undecodable messages are not activity", () =>
+    Effect.gen(function*() {
+      const d = yield* makeDriver({ partitions: [["clicks", 0], ["checkouts", 0], ["clicks", 1]] })
+      yield* d.send("clicks", clickJson("c1", "u1", T), { backlog: false })
+      yield* d.send("checkouts", checkoutJson("k1", "u1", T + 1_000), { backlog: false })
+      for (let i = 0; i < 40; i++) {
+        yield* d.send("clicks", "garbage", { partition: 1, backlog: false })
+        yield* d.advance(1_000)
+      }
+      assert.strictEqual(d.watermark(), T + 1_000, "all idle but for garbage: the largest event time")
+      assert.deepStrictEqual(d.joined(), [["k1", "c1", false]])
+      assert.strictEqual(d.rejected().length, 40)
+      yield* d.stop
+    }))
+})
