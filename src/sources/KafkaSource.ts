@@ -422,7 +422,8 @@ export const make = <E = never>(options: KafkaSourceOptions<E>): Effect.Effect<K
           closing = true
           yield* Queue.shutdown(queue) // wakes an eachBatch waiting for room
           yield* flushCommits.pipe(Effect.timeout("3 seconds"), Effect.ignore)
-          yield* Effect.promise(() => consumer.disconnect().catch(() => undefined))
+          // leaving the group waits for in-flight requests, a pending JoinGroup included: bounded
+          yield* Effect.promise(() => consumer.disconnect().catch(() => undefined)).pipe(Effect.timeout("4 seconds"), Effect.ignore)
         })
     )
     // Joining can wait for a crashed member's session to expire: not part of starting up (the
