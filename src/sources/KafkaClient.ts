@@ -61,10 +61,9 @@ export const makeClient = (settings: KafkaSettings): Effect.Effect<Kafka> =>
       const { message, timestamp: _t, logger: _l, stack: _s, ...extra } = log
       const detail = Object.keys(extra).length > 0 ? ` ${JSON.stringify(extra)}` : ""
       const line = `kafkajs ${namespace}: ${message}${detail}`
-      if (level === logLevel.ERROR && !TRANSIENT.test(message)) run(Effect.logError(line))
-      else if (level === logLevel.ERROR || level === logLevel.WARN) {
-        run(TRANSIENT.test(message) ? Effect.logDebug(line) : Effect.logWarning(line))
-      }
+      if (level !== logLevel.ERROR && level !== logLevel.WARN) return
+      if (TRANSIENT.test(line)) run(Effect.logDebug(line))
+      else run(level === logLevel.ERROR ? Effect.logError(line) : Effect.logWarning(line))
     }
     return new KafkaClass({
       clientId: settings.clientId,

@@ -95,8 +95,10 @@ describe.skipIf(brokers === undefined || !pgOk)("Kafka → daemon → PostgreSQL
     expect(e.bad).toBe(garbage.length + 1)
 
     daemon = await startDaemon(daemonEnv())
-    const ready = await waitFor("/readyz", () => httpStatus(daemon!.port, "/readyz"), (s) => s === 200 || daemon!.process.exitCode !== null, 30_000)
-    expect(ready, daemon.output()).toBe(200)
+    const d = daemon
+    const ready = await waitFor("/readyz", () => httpStatus(d.port, "/readyz"), (s) => s === 200 || d.process.exitCode !== null, 30_000)
+      .catch((e) => { throw new Error(`${(e as Error).message}\n--- daemon output ---\n${d.output().slice(-3_000)}`) })
+    expect(ready, d.output()).toBe(200)
     await settled(e.checkouts.length, e.bad)
 
     const actual = await writtenAttribution(db.url)
