@@ -15,7 +15,7 @@ import type { Scope } from "effect"
 import { makeProducts, makeUsers } from "../generator/Catalog.ts"
 import { makeSimulator } from "../generator/Shoppers.ts"
 import { defaultData } from "../generator/writeData.ts"
-import { ensureTopics, makeAdmin, makeClient, makeProducer, type OutgoingMessage } from "../sources/KafkaClient.ts"
+import { openProducer, type OutgoingMessage } from "../sources/KafkaClient.ts"
 import type { SourceError } from "../sources/SourceError.ts"
 import type { GenerateOptions } from "./Generate.ts"
 import * as Progress from "./Progress.ts"
@@ -67,11 +67,9 @@ const rateText = (n: number, ms: number) => ms > 0 ? `${Math.round((n / ms) * 10
 /** Produces to Kafka until `count` messages, `durationMs`, or interruption. */
 export const toKafka = (options: GenerateOptions, target: KafkaTarget): Effect.Effect<Produced, SourceError, Scope.Scope> =>
   Effect.gen(function*() {
-    const kafka = yield* makeClient({ brokers: target.brokers, clientId: "insights-generate" })
-    const admin = yield* makeAdmin(kafka)
     const topics = [target.topics.clicks, target.topics.checkouts]
-    const partitions = yield* ensureTopics(admin, topics, target.partitions)
-    const producer = yield* makeProducer(kafka)
+    const producer = yield* openProducer({ brokers: target.brokers, clientId: "insights-generate", topics, partitions: target.partitions })
+    const partitions = producer.partitions
     const simulator = makeSimulator({
       seed: options.seed,
       users: makeUsers(defaultData.userSeed, defaultData.userCount),

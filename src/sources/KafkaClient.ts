@@ -180,3 +180,16 @@ export const makeProducer = (kafka: Kafka): Effect.Effect<KafkaProducer, SourceE
     }
     return { send }
   })
+
+/**
+ * For producers outside `sources/` (the generator): connects, creates the missing topics,
+ * checks they are co-partitioned, and opens a producer for the scope.
+ */
+export const openProducer = (settings: KafkaSettings & { readonly topics: ReadonlyArray<string>; readonly partitions: number }) =>
+  Effect.gen(function*() {
+    const kafka = yield* makeClient(settings)
+    const admin = yield* makeAdmin(kafka)
+    const partitions = yield* ensureTopics(admin, settings.topics, settings.partitions)
+    const producer = yield* makeProducer(kafka)
+    return { send: producer.send, partitions } as const
+  })
