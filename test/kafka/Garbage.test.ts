@@ -11,15 +11,7 @@ import { count, type Daemon, sleep, startDaemon, waitFor } from "./Harness.ts"
 const brokers = await kafkaBrokers()
 const pgOk = await postgresAvailable()
 
-/**
- * Off by default (`KAFKA_ENGINE_FIXES=1` runs it): it fails until the runner stops counting
- * undecodable messages as activity (`accept` sets `lastActivity` for any non-empty Records):
- * a partition of flowing garbage is then never idle, its max event time stays −∞, and the
- * watermark with it. Passes with that line removed (decoded events still count, in onRelease).
- */
-const enabled = process.env["KAFKA_ENGINE_FIXES"] === "1"
-
-describe.skipIf(brokers === undefined || !pgOk || !enabled)("a partition of pure garbage", () => {
+describe.skipIf(brokers === undefined || !pgOk)("a partition of pure garbage", () => {
   let db: { url: string; name: string }
   let daemon: Daemon | undefined
   beforeAll(async () => { db = await createDatabase("insights_garbage") })
