@@ -5,20 +5,10 @@
  */
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
-import type { PartitionRef } from "../engine/Source.ts"
+import type { CommittedPosition, PartitionRef } from "../engine/Source.ts"
 
-export interface StoredPosition {
-  readonly topic: string
-  readonly partition: number
-  /** everything before this offset has its output written */
-  readonly nextOffset: number
-  /** the oldest offset whose event may still be needed in keyed state */
-  readonly restartOffset: number
-  /** epoch ms, or -Infinity */
-  readonly maxEventTime: number
-  /** epoch ms, or -Infinity */
-  readonly watermark: number
-}
+/** A committed position as stored (the engine's `CommittedPosition`). */
+export type StoredPosition = CommittedPosition
 
 const ms = (text: string | null): number => text === null ? -Infinity : text === "infinity" ? Infinity : Date.parse(text)
 
