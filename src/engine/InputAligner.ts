@@ -3,11 +3,12 @@
  * whose head record is oldest. Each partition's own order is kept; among partitions the head
  * with the smallest event time goes first (ties to the partition registered first).
  *
- * With `waitForAll` (bounded inputs: files) a record is released only when every partition
- * that has not ended has something buffered, so the released sequence, and with it every
- * watermark and every late/on-time decision, depends only on the input, never on how fast each
- * file was read. Without it (unbounded inputs: Kafka) whatever is buffered is released in
- * event-time order and an empty partition is left to the watermark's idleness rule.
+ * A record is released only when every partition the caller says to wait for has something
+ * buffered. Bounded inputs (files) wait for every partition that has not ended, so the
+ * released sequence, and with it every watermark and every late/on-time decision, depends
+ * only on the input, never on how fast each file was read. Unbounded inputs (Kafka) wait for
+ * the partitions that are not idle (SPEC §2's rule), so a topic produced a moment after
+ * another is merged with it by event time as a replay of the same files would be.
  *
  * A record without an event time (a message that failed to decode) is released as soon as it
  * reaches the head of its partition.
@@ -31,10 +32,14 @@ interface Lane<R> {
 export class InputAligner<R> {
   private readonly lanes: Array<Lane<R>> = []
 
-  constructor(
-    private readonly eventTime: (record: R) => number | undefined,
-    private readonly waitForAll: boolean
-  ) {}
+  private total = 0
+
+  constructor(private readonly eventTime: (record: R) => number | undefined) {}
+
+  /** Records buffered across all partitions. */
+  get size(): number {
+    return this.total
+  }
 
   /** Adds a partition and returns its index. */
   addPartition(): number {
@@ -50,6 +55,7 @@ export class InputAligner<R> {
       lane.head = 0
     }
     for (let i = 0; i < records.length; i++) lane.items.push(records[i]!)
+    this.total += records.length
   }
 
   end(partition: number): void {
@@ -70,9 +76,9 @@ export class InputAligner<R> {
 
   /**
    * Releases records in order, calling `emit` for each and `onEnd` once per partition whose
-   * input ended and was fully released.
+   * input ended and was fully released; stops when a partition that `mustWait` for is empty.
    */
-  drain(emit: (partition: number, record: R) => void, onEnd: (partition: number) => void): void {
+  drain(emit: (partition: number, record: R) => void, onEnd: (partition: number) => void, mustWait: (partition: number) => boolean): void {
     const lanes = this.lanes
     for (;;) {
       let best: Lane<R> | undefined
@@ -85,12 +91,13 @@ export class InputAligner<R> {
             if (!lane.endReleased) { lane.endReleased = true; onEnd(lane.index) }
             continue
           }
-          if (this.waitForAll) blocked = true
+          if (mustWait(lane.index)) blocked = true
           continue
         }
         const t = this.eventTime(lane.items[lane.head]!)
         if (t === undefined) {
           // undecodable: no time to order by, let it through now
+          this.total--
           emit(lane.index, lane.items[lane.head++]!)
           i--
           continue
@@ -98,6 +105,7 @@ export class InputAligner<R> {
         if (best === undefined || t < bestTime) { best = lane; bestTime = t }
       }
       if (blocked || best === undefined) return
+      this.total--
       emit(best.index, best.items[best.head++]!)
     }
   }

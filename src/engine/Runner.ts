@@ -80,6 +80,8 @@ export interface RunnerOptions {
   readonly sinkQueueCapacity: number
   /** restored state of the event-time clock */
   readonly restoredWatermark?: number
+  /** unbounded sources: above this many buffered records, stop waiting for empty partitions */
+  readonly alignmentBufferLimit: number
 }
 
 export const defaultRunnerOptions: RunnerOptions = {
@@ -89,7 +91,8 @@ export const defaultRunnerOptions: RunnerOptions = {
   flushRows: 5_000,
   flushIntervalMs: 250,
   tickMs: 1_000,
-  sinkQueueCapacity: 2
+  sinkQueueCapacity: 2,
+  alignmentBufferLimit: 200_000
 }
 
 /** A message on its way through the aligner: decoded, or rejected with a reason. */
@@ -109,6 +112,8 @@ interface Lane {
   committedNext: number
   /** checkpoints of (first offset, max event time) per block of offsets, oldest first */
   readonly blocks: Array<{ readonly first: number; maxTs: number; count: number }>
+  /** taken from this process by a rebalance */
+  revoked: boolean
 }
 
 /** Offsets per restart-offset checkpoint: the granularity of re-reading after a restart. */
@@ -134,7 +139,7 @@ export const run = <S, I, O, ESource, ESink>(options: {
     const stats = options.stats ?? new RunnerStats()
     const tracker = new WatermarkTracker({ outOfOrdernessMs: opts.outOfOrdernessMs, idleTimeoutMs: opts.idleTimeoutMs })
     if (opts.restoredWatermark !== undefined) tracker.restore(opts.restoredWatermark, opts.restoredWatermark)
-    const aligner = new InputAligner<Item<I>>((item) => item.decoded?.ts, source._tag === "Bounded")
+    const aligner = new InputAligner<Item<I>>((item) => item.decoded?.ts)
     const actors = yield* makeActors(job.operator, opts.keyGroups)
     stats.attach({ tracker, actors })
 
@@ -145,7 +150,7 @@ export const run = <S, I, O, ESource, ESink>(options: {
       let lane = lanes.get(id)
       if (lane === undefined) {
         const index = aligner.addPartition()
-        lane = { ref, index, watermark: tracker.register(id, now), nextOffset: 0, dirty: false, committedNext: 0, blocks: [] }
+        lane = { ref, index, watermark: tracker.register(id, now), nextOffset: 0, dirty: false, committedNext: 0, blocks: [], revoked: false }
         lanes.set(id, lane)
         laneByIndex[index] = lane
         stats.partition(id, ref)
@@ -235,9 +240,9 @@ export const run = <S, I, O, ESource, ESink>(options: {
         else inputs.push({ key: decoded.key, input: decoded.input, watermark: tracker.value, message: item.envelope })
         const p = lane.watermark
         if (decoded.ts > p.maxEventTime) {
-          tracker.observe(p, decoded.ts, now)
+          tracker.observe(p, decoded.ts)
           tracker.current(now)
-        } else p.lastActivity = now
+        }
         const blocks = lane.blocks
         const last = blocks[blocks.length - 1]
         if (last === undefined || last.count >= BLOCK) blocks.push({ first: offset, maxTs: decoded.ts, count: 1 })
@@ -252,10 +257,20 @@ export const run = <S, I, O, ESource, ESink>(options: {
     const onEnd = (index: number): void => {
       tracker.end(laneByIndex[index]!.watermark)
     }
+    /**
+     * Which empty partitions hold back the others. Files: every one not ended. Kafka: every one
+     * not idle, unless so much is buffered that waiting would grow memory without bound.
+     */
+    const mustWait = source._tag === "Bounded"
+      ? () => true
+      : (index: number) => {
+        const lane = laneByIndex[index]!
+        return !lane.revoked && aligner.size < opts.alignmentBufferLimit && !tracker.isIdle(lane.watermark, now)
+      }
 
     const process = Effect.gen(function*() {
       now = yield* Clock.currentTimeMillis
-      aligner.drain(onRelease, onEnd)
+      aligner.drain(onRelease, onEnd, mustWait)
       if (replayed.length > 0 && options.restore !== undefined) {
         const batch = replayed
         replayed = []
@@ -295,11 +310,13 @@ export const run = <S, I, O, ESource, ESink>(options: {
       switch (event._tag) {
         case "Records": {
           const lane = laneFor(event, at)
-          // only events count as activity (in onRelease): a partition delivering nothing but
+          // only events count as activity, when they arrive: a partition delivering nothing but
           // undecodable messages goes idle like a quiet one and never holds the watermark
           tracker.setBacklog(lane.watermark, event.backlog)
           stats.recordRead(lane.ref, event, at)
-          aligner.push(lane.index, decodeAll(event.records))
+          const items = decodeAll(event.records)
+          if (items.some((item) => item.decoded !== undefined)) tracker.touch(lane.watermark, at)
+          aligner.push(lane.index, items)
           break
         }
         case "End":
@@ -309,8 +326,17 @@ export const run = <S, I, O, ESource, ESink>(options: {
           for (const ref of event.partitions) laneFor(ref, at)
           break
         case "Revoked":
-          // state of revoked users stays until its timers clean it; positions stop moving
-          for (const ref of event.partitions) tracker.unregister(partitionId(ref))
+          // state of revoked users stays until its timers clean it; positions stop moving;
+          // a later assignment of the same partition starts a fresh lane from the stored position
+          for (const ref of event.partitions) {
+            const id = partitionId(ref)
+            const lane = lanes.get(id)
+            if (lane === undefined) continue
+            lane.revoked = true
+            aligner.end(lane.index)
+            lanes.delete(id)
+            tracker.unregister(id)
+          }
           break
       }
     }
@@ -325,8 +351,9 @@ export const run = <S, I, O, ESource, ESink>(options: {
           const lane = laneFor(position, at)
           lane.committedNext = position.nextOffset
           lane.nextOffset = Math.max(lane.nextOffset, position.nextOffset)
-          if (position.maxEventTime > lane.watermark.maxEventTime) lane.watermark.maxEventTime = position.maxEventTime
-          tracker.restore(position.watermark, position.maxEventTime)
+          // only the watermark itself is restored: each partition's maximum is rebuilt by
+          // re-reading, so the watermark cannot run ahead of events still being re-read
+          tracker.restore(position.watermark, -Infinity)
         }
         stats.recordWatermark(tracker.value)
       })

@@ -57,12 +57,16 @@ export class WatermarkTracker {
     if (maxEventTime > this.maxSeen) this.maxSeen = maxEventTime
   }
 
-  /** Records an event delivered by a partition. Cheap: called once per event. */
-  observe(p: PartitionState, eventTime: number, now: number): void {
+  /** Records an event's time as the engine takes it. Cheap: called once per event. */
+  observe(p: PartitionState, eventTime: number): void {
     if (eventTime > p.maxEventTime) {
       p.maxEventTime = eventTime
       if (eventTime > this.maxSeen) this.maxSeen = eventTime
     }
+  }
+
+  /** The partition delivered events at processing time `now` (it is not idle). */
+  touch(p: PartitionState, now: number): void {
     p.lastActivity = now
   }
 

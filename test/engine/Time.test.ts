@@ -14,11 +14,11 @@ describe("watermark tracker", () => {
     const t = new WatermarkTracker({ outOfOrdernessMs: W, idleTimeoutMs: I })
     const a = t.register("a", 0), b = t.register("b", 0)
     assert.strictEqual(t.current(0), -Infinity) // b never delivered: holds at −∞
-    t.observe(a, T, 0)
+    t.observe(a, T)
     assert.strictEqual(t.current(0), -Infinity)
-    t.observe(b, T - 5_000, 0)
+    t.observe(b, T - 5_000)
     assert.strictEqual(t.current(0), T - 5_000 - W)
-    t.observe(b, T - 60_000, 0) // an older event does not pull it back
+    t.observe(b, T - 60_000) // an older event does not pull it back
     assert.strictEqual(t.current(0), T - 5_000 - W)
   })
 })
@@ -130,6 +130,39 @@ describe("a partition of garbage (TestClock)", () => {
       assert.strictEqual(d.watermark(), T + 1_000, "all idle but for garbage: the largest event time")
       assert.deepStrictEqual(d.joined(), [["k1", "c1", false]])
       assert.strictEqual(d.rejected().length, 40)
+      yield* d.stop
+    }))
+})
+
+describe("event-time alignment of unbounded inputs (TestClock)", () => {
+  it.effect("a topic that arrives a moment after the other is merged with it by event time", () =>
+    Effect.gen(function*() {
+      const d = yield* makeDriver({ align: true })
+      // the whole clicks backlog first, with a click two hours behind at its end ...
+      yield* d.send("clicks", clickJson("c1", "u1", T), { backlog: true })
+      yield* d.send("clicks", clickJson("c2", "u2", T + 3 * A), { backlog: true })
+      yield* d.send("clicks", clickJson("late", "u3", T + 10_000), { backlog: false })
+      assert.strictEqual(d.watermark(), -Infinity, "nothing is released while the checkouts partition, not idle, has nothing")
+      // ... then the checkouts, a second later
+      yield* d.advance(1_000)
+      yield* d.send("checkouts", checkoutJson("k1", "u1", T + 1_000), { backlog: true })
+      yield* d.send("checkouts", checkoutJson("k3", "u3", T + A + 1_000), { backlog: true })
+      yield* d.send("checkouts", checkoutJson("k9", "u9", T + 3 * A + 1), { backlog: false })
+      yield* d.advance(I)
+      assert.deepStrictEqual(d.lateClicks(), ["late"], "judged as a replay of the same files would judge it")
+      assert.deepStrictEqual(d.joined(), [["k1", "c1", false], ["k3", null, false], ["k9", null, false]])
+      yield* d.stop
+    }))
+
+  it.effect("an idle partition is not waited for", () =>
+    Effect.gen(function*() {
+      const d = yield* makeDriver({ align: true })
+      // the checkouts partition is caught up (as the Kafka source reports after assignment),
+      // never delivers, and is idle once I has passed
+      yield* d.memory.send({ _tag: "Records", topic: "checkouts", partition: 0, records: [], backlog: false })
+      yield* d.advance(I)
+      yield* d.send("clicks", clickJson("c1", "u1", T), { backlog: false })
+      assert.strictEqual(d.watermark(), T - W)
       yield* d.stop
     }))
 })

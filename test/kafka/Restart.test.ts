@@ -24,15 +24,8 @@ const tables = async (url: string) => ({
   errors: await query(url, `SELECT source, "partition", "offset", payload, error FROM shop.ingest_errors ORDER BY source, "partition", "offset"`)
 })
 
-/**
- * Off by default (`KAFKA_ENGINE_FIXES=1` runs it): it fails intermittently until the runner
- * stops restoring each partition's max event time before that partition's replay has reached
- * its committed offset (the watermark then passes checkouts whose clicks are still being
- * re-read, and they are written unattributed). Passes with that line of `resume` removed.
- */
-const enabled = process.env["KAFKA_ENGINE_FIXES"] === "1"
 
-describe.skipIf(brokers === undefined || !pgOk || !enabled)("restarts on Kafka", () => {
+describe.skipIf(brokers === undefined || !pgOk)("restarts on Kafka", () => {
   const dbs: Array<{ url: string; name: string }> = []
   const clicks = uniqueName("clicks"), checkouts = uniqueName("checkouts")
   const kafkaEnv = { KAFKA_BROKERS: brokers ?? "", CLICKS_TOPIC: clicks, CHECKOUTS_TOPIC: checkouts, KAFKA_PARTITIONS: "3" }
