@@ -14,7 +14,7 @@ import * as GenerateKafka from "./commands/GenerateKafka.ts"
 import { loadDims } from "./commands/LoadDims.ts"
 import { replay } from "./commands/Replay.ts"
 import * as Dimensions from "./jobs/Dimensions.ts"
-import { daemon } from "./main.ts"
+import { daemon } from "./Daemon.ts"
 import { runMain, UsageError } from "./Process.ts"
 import { defaultBrokers, parseBrokers } from "./sources/KafkaClient.ts"
 

@@ -1,98 +1,18 @@
 /**
- * The daemon (SPEC §8): composes the layers and runs the attribution job until SIGINT or
- * SIGTERM, then stops reading, writes what is in flight, commits positions, closes
- * connections and exits 0. Resources are released in reverse order of acquisition, so an
- * embedded PostgreSQL, acquired first, is stopped last.
+ * `node dist/main.js`: the daemon. Loading the modules takes a moment; a SIGINT/SIGTERM that
+ * arrives before Effect's runtime owns the signals is still a clean stop (exit 0), not Node's
+ * default kill.
  */
-import { Clock, Effect, Layer, Option, Schedule } from "effect"
-import type { Scope } from "effect"
-import { SqlClient } from "effect/sql"
-import * as fs from "node:fs"
-import { EngineConfig } from "./config.ts"
-import * as CommandDatabase from "./commands/Database.ts"
-import { RunnerStats } from "./engine/RunnerStats.ts"
-import type { Source } from "./engine/Source.ts"
-import * as HttpHealth from "./http/Health.ts"
-import * as HttpServer from "./http/Server.ts"
-import * as AttributionPipeline from "./jobs/AttributionPipeline.ts"
-import * as Dimensions from "./jobs/Dimensions.ts"
-import * as LoadDimensions from "./jobs/LoadDimensions.ts"
-import { runMain } from "./Process.ts"
-import * as EngineStatusSink from "./sinks/EngineStatusSink.ts"
-import { setGrafanaPassword } from "./sinks/GrafanaRole.ts"
-import * as PositionStore from "./sinks/PositionStore.ts"
-import * as GeneratorSource from "./sources/GeneratorSource.ts"
-import { parseBrokers } from "./sources/KafkaClient.ts"
-import * as KafkaSource from "./sources/KafkaSource.ts"
-import type { SourceError } from "./sources/SourceError.ts"
+const early = (): void => { stopRequested = true }
+let stopRequested = false
+process.once("SIGTERM", early)
+process.once("SIGINT", early)
 
-/** `data/Users.csv` and `data/Products.csv` are loaded the first time, into empty tables. */
-const loadDefaultDimensions = (config: EngineConfig) =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const [counts] = yield* sql<{ users: number; products: number }>`
-      SELECT (SELECT count(*) FROM shop.users)::int AS users, (SELECT count(*) FROM shop.products)::int AS products`
-    if (counts!.users === 0 && fs.existsSync(config.usersCsv)) {
-      const r = yield* LoadDimensions.loadUsers(config.usersCsv)
-      yield* Effect.logInfo(`loaded ${r.upserted} users from ${config.usersCsv}`)
-    }
-    if (counts!.products === 0 && fs.existsSync(config.productsCsv)) {
-      const r = yield* LoadDimensions.loadProducts(config.productsCsv)
-      yield* Effect.logInfo(`loaded ${r.upserted} products from ${config.productsCsv}`)
-    }
-  })
-
-const makeSource = (config: EngineConfig): Effect.Effect<Source<unknown>, SourceError, Scope.Scope | SqlClient.SqlClient> =>
-  Effect.gen(function*() {
-    if (Option.isSome(config.kafkaBrokers)) {
-      // where each partition starts: the positions committed with the rows, not the group's offsets
-      const sql = yield* SqlClient.SqlClient
-      const name = KafkaSource.sourceName(config.kafkaGroupId)
-      return yield* KafkaSource.make({
-        brokers: parseBrokers(config.kafkaBrokers.value),
-        groupId: config.kafkaGroupId,
-        topics: [config.clicksTopic, config.checkoutsTopic],
-        partitions: config.kafkaPartitions,
-        sessionTimeoutMs: config.kafkaSessionTimeoutMs,
-        startOffsets: (partitions) =>
-          PositionStore.load(name, partitions).pipe(
-            Effect.map((rows) => rows.map((r) => ({ topic: r.topic, partition: r.partition, offset: r.restartOffset }))),
-            Effect.retry({ schedule: Schedule.exponential("200 millis"), times: 6 }),
-            Effect.provideService(SqlClient.SqlClient, sql)
-          )
-      })
-    }
-    const startedAt = yield* Clock.currentTimeMillis
-    const seed = Option.getOrElse(config.generatorSeed, () => startedAt % 2_147_483_647)
-    yield* Effect.logInfo(`no KAFKA_BROKERS: the in-process generator (seed ${seed}, ${config.generatorRate} msg/s)`)
-    return GeneratorSource.make({
-      seed,
-      startedAt,
-      rate: config.generatorRate,
-      partitions: config.kafkaPartitions,
-      topics: { clicks: config.clicksTopic, checkouts: config.checkoutsTopic }
-    })
-  })
-
-export const daemon = Effect.gen(function*() {
-  const config = yield* EngineConfig
-  const stats = new RunnerStats()
-  const database = yield* Layer.build(CommandDatabase.layer(config))
-  yield* Effect.gen(function*() {
-    yield* loadDefaultDimensions(config)
-    yield* setGrafanaPassword(config.grafanaPassword).pipe(
-      Effect.catch((e) => Effect.logWarning(`cannot set the grafana role's password: ${e.message}`))
-    )
-    const source = yield* makeSource(config)
-    const services = yield* Layer.build(Layer.mergeAll(
-      Dimensions.layer(config.dimensionRefreshMs),
-      HttpHealth.layer(() => stats.partitions.size > 0)
-    ))
-    yield* Layer.build(HttpServer.layer(config.httpPort, stats).pipe(Layer.provide(Layer.succeedContext(services))))
-    yield* Effect.logInfo(`status on http://127.0.0.1:${config.httpPort}/`)
-    yield* EngineStatusSink.sample(stats, 5_000).pipe(Effect.forkScoped)
-    yield* AttributionPipeline.run(source, config, stats).pipe(Effect.provide(services))
-  }).pipe(Effect.provide(database))
-}).pipe(Effect.scoped)
-
-if (import.meta.main) runMain(daemon, "insights-engine")
+const { daemon } = await import("./Daemon.ts")
+const { runMain } = await import("./Process.ts")
+// a signal that came in while modules loaded is dispatched on the next turn of the event loop
+await new Promise((resolve) => setImmediate(resolve))
+process.removeListener("SIGTERM", early)
+process.removeListener("SIGINT", early)
+if (stopRequested) process.exit(0)
+runMain(daemon, "insights-engine")
