@@ -24,13 +24,11 @@ export interface GenerateOptions {
   readonly start: number | undefined
 }
 
-const catalog = (format: "engine" | "flink") => {
-  void format
-  return {
-    users: makeUsers(defaultData.userSeed, defaultData.userCount),
-    products: makeProducts(defaultData.productSeed, defaultData.productCount)
-  }
-}
+/** The store's default catalog: the same users and products as `data/`. */
+const catalog = () => ({
+  users: makeUsers(defaultData.userSeed, defaultData.userCount),
+  products: makeProducts(defaultData.productSeed, defaultData.productCount)
+})
 
 /** Writes `clicks.txt`, `checkouts.txt`, `Users.csv` and `Products.csv` into `dir`. */
 export const toFiles = (dir: string, options: GenerateOptions) =>
@@ -39,7 +37,7 @@ export const toFiles = (dir: string, options: GenerateOptions) =>
     const count = options.count ?? (options.durationMs !== undefined ? Math.ceil(options.durationMs / 1000 * rate) : undefined)
     if (count === undefined) return yield* Effect.fail(new UsageError("generate --to files needs --count N or --duration D"))
     const start = options.start ?? (yield* Clock.currentTimeMillis)
-    const { users, products } = catalog(options.format)
+    const { users, products } = catalog()
     fs.mkdirSync(dir, { recursive: true })
     fs.writeFileSync(path.join(dir, "Users.csv"), usersCsv(users))
     fs.writeFileSync(path.join(dir, "Products.csv"), productsCsv(products))
