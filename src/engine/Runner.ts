@@ -78,8 +78,6 @@ export interface RunnerOptions {
   readonly tickMs: number
   /** batches waiting for the sink before reading pauses */
   readonly sinkQueueCapacity: number
-  /** restored state of the event-time clock */
-  readonly restoredWatermark?: number
   /** unbounded sources: above this many buffered records, stop waiting for empty partitions */
   readonly alignmentBufferLimit: number
 }
@@ -138,7 +136,6 @@ export const run = <S, I, O, ESource, ESink>(options: {
     const { source, job, sink } = options
     const stats = options.stats ?? new RunnerStats()
     const tracker = new WatermarkTracker({ outOfOrdernessMs: opts.outOfOrdernessMs, idleTimeoutMs: opts.idleTimeoutMs })
-    if (opts.restoredWatermark !== undefined) tracker.restore(opts.restoredWatermark, opts.restoredWatermark)
     const aligner = new InputAligner<Item<I>>((item) => item.decoded?.ts)
     const actors = yield* makeActors(job.operator, opts.keyGroups)
     stats.attach({ tracker, actors })

@@ -91,8 +91,6 @@ export interface UnboundedSource<E> {
   readonly events: Stream.Stream<SourceEvent, E>
   /** Called after the sink has durably written everything up to `positions`. */
   readonly commit: (positions: ReadonlyArray<Position>) => Effect.Effect<void>
-  /** Where to start each partition; called once per assignment with the stored positions. */
-  readonly seek?: (positions: ReadonlyArray<Position>) => Effect.Effect<void>
 }
 
 export type Source<E> = BoundedSource<E> | UnboundedSource<E>
