@@ -31,7 +31,7 @@ export const EngineConfig = Config.all({
   flushRows: Config.Int("SINK_FLUSH_ROWS").pipe(Config.withDefault(5_000)),
   flushIntervalMs: ms("SINK_FLUSH_INTERVAL_MS", 250),
   dimensionRefreshMs: ms("DIMENSION_REFRESH_MS", 5_000),
-  generatorRate: Config.Number("GENERATOR_RATE").pipe(Config.withDefault(20)),
+  generatorRate: Config.Number("GENERATOR_RATE").pipe(Config.withDefault(200)),
   generatorSeed: Config.option(Config.Int("GENERATOR_SEED")),
   usersCsv: Config.String("USERS_CSV").pipe(Config.withDefault("data/Users.csv")),
   productsCsv: Config.String("PRODUCTS_CSV").pipe(Config.withDefault("data/Products.csv")),

@@ -112,6 +112,8 @@ interface Lane {
   readonly blocks: Array<{ readonly first: number; maxTs: number; count: number }>
   /** taken from this process by a rebalance */
   revoked: boolean
+  /** has delivered any message */
+  delivered: boolean
 }
 
 /** Offsets per restart-offset checkpoint: the granularity of re-reading after a restart. */
@@ -147,7 +149,7 @@ export const run = <S, I, O, ESource, ESink>(options: {
       let lane = lanes.get(id)
       if (lane === undefined) {
         const index = aligner.addPartition()
-        lane = { ref, index, watermark: tracker.register(id, now), nextOffset: 0, dirty: false, committedNext: 0, blocks: [], revoked: false }
+        lane = { ref, index, watermark: tracker.register(id, now), nextOffset: 0, dirty: false, committedNext: 0, blocks: [], revoked: false, delivered: false }
         lanes.set(id, lane)
         laneByIndex[index] = lane
         stats.partition(id, ref)
@@ -255,14 +257,18 @@ export const run = <S, I, O, ESource, ESink>(options: {
       tracker.end(laneByIndex[index]!.watermark)
     }
     /**
-     * Which empty partitions hold back the others. Files: every one not ended. Kafka: every one
-     * not idle, unless so much is buffered that waiting would grow memory without bound.
+     * Which empty partitions hold back the others. Files: every one not ended. Kafka: one that
+     * is not idle and either has a backlog (there is more to read that would come first) or has
+     * never delivered (a topic produced a moment after another); a caught-up partition is not
+     * waited for, so a quiet one does not delay the rest. Never once so much is buffered that
+     * waiting would grow memory without bound.
      */
     const mustWait = source._tag === "Bounded"
       ? () => true
       : (index: number) => {
         const lane = laneByIndex[index]!
-        return !lane.revoked && aligner.size < opts.alignmentBufferLimit && !tracker.isIdle(lane.watermark, now)
+        return !lane.revoked && aligner.size < opts.alignmentBufferLimit &&
+          (lane.watermark.backlog || !lane.delivered) && !tracker.isIdle(lane.watermark, now)
       }
 
     const process = Effect.gen(function*() {
@@ -311,6 +317,7 @@ export const run = <S, I, O, ESource, ESink>(options: {
           // undecodable messages goes idle like a quiet one and never holds the watermark
           tracker.setBacklog(lane.watermark, event.backlog)
           stats.recordRead(lane.ref, event, at)
+          if (event.records.length > 0) lane.delivered = true
           const items = decodeAll(event.records)
           if (items.some((item) => item.decoded !== undefined)) tracker.touch(lane.watermark, at)
           aligner.push(lane.index, items)

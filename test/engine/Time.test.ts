@@ -154,6 +154,17 @@ describe("event-time alignment of unbounded inputs (TestClock)", () => {
       yield* d.stop
     }))
 
+  it.effect("a caught-up partition that has delivered does not hold the others back", () =>
+    Effect.gen(function*() {
+      const d = yield* makeDriver({ align: true })
+      yield* d.send("checkouts", checkoutJson("k1", "u1", T + 1_000), { backlog: false })
+      yield* d.send("clicks", clickJson("c1", "u1", T), { backlog: false })
+      yield* d.send("clicks", clickJson("c2", "u2", T + 200_000), { backlog: false })
+      yield* d.send("clicks", clickJson("late", "u3", T - A), { backlog: false })
+      assert.deepStrictEqual(d.lateClicks(), ["late"], "released at once, with the checkouts partition empty but caught up")
+      yield* d.stop
+    }))
+
   it.effect("an idle partition is not waited for", () =>
     Effect.gen(function*() {
       const d = yield* makeDriver({ align: true })
