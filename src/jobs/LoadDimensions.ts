@@ -19,7 +19,6 @@ export interface LoadReport {
 
 const USER_COLUMNS = ["user_id", "name", "email", "gender", "birth_day", "location", "phone", "registration_date"] as const
 const PRODUCT_COLUMNS = ["product_id", "name", "category", "brand", "price", "commission_rate"] as const
-/** other spellings seen in the wild → our column */
 const PRODUCT_ALIASES: Record<string, string> = { product_name: "name" }
 
 const normalize = (header: string): string => header.trim().toLowerCase().replace(/[\s-]+/g, "_")
@@ -59,43 +58,38 @@ const upsert = (table: "users" | "products", key: string, columns: ReadonlyArray
 const lastById = (rows: ReadonlyArray<Record<string, string | null>>, key: string) =>
   [...new Map(rows.map((r) => [r[key]!, r])).values()]
 
-export const loadUsers = (path: string) =>
-  Effect.gen(function*() {
-    const records = yield* readCsv(path)
-    const problems: Array<string> = []
-    const rows: Array<Record<string, string | null>> = []
-    records.forEach((r, i) => {
-      const id = r["user_id"]
-      if (id === undefined || id === "") {
-        problems.push(`${path}:${i + 2}: no user_id; row skipped`)
-        return
-      }
-      const row: Record<string, string | null> = {}
-      for (const c of USER_COLUMNS) row[c] = r[c] === undefined || r[c] === "" ? null : r[c]!
-      rows.push(row)
-    })
-    const present = USER_COLUMNS.filter((c) => records.length === 0 || c in records[0]!)
-    const unique = lastById(rows, "user_id")
-    const upserted = unique.length === 0 ? 0 : yield* upsert("users", "user_id", present.length > 0 ? present : ["user_id"], unique)
-    return { file: path, rows: records.length, upserted, problems } satisfies LoadReport
-  })
+/** What differs between the two dimensions: where they go and how their columns are read. */
+interface DimensionSpec {
+  readonly table: "users" | "products"
+  readonly key: string
+  readonly columns: ReadonlyArray<string>
+  /** other spellings seen in the wild → our column */
+  readonly aliases: Readonly<Record<string, string>>
+  /** columns that must hold a number; anything else is reported and stored as NULL */
+  readonly numeric: ReadonlyArray<string>
+}
 
-export const loadProducts = (path: string) =>
+const USERS: DimensionSpec = { table: "users", key: "user_id", columns: USER_COLUMNS, aliases: {}, numeric: [] }
+const PRODUCTS: DimensionSpec = {
+  table: "products", key: "product_id", columns: PRODUCT_COLUMNS, aliases: PRODUCT_ALIASES, numeric: ["price", "commission_rate"]
+}
+
+const load = (spec: DimensionSpec, path: string) =>
   Effect.gen(function*() {
     const records = yield* readCsv(path)
     const problems: Array<string> = []
     const rows: Array<Record<string, string | null>> = []
     records.forEach((raw, i) => {
       const r: Record<string, string> = {}
-      for (const [k, v] of Object.entries(raw)) r[PRODUCT_ALIASES[k] ?? k] = v
-      const id = r["product_id"]
+      for (const [k, v] of Object.entries(raw)) r[spec.aliases[k] ?? k] = v
+      const id = r[spec.key]
       if (id === undefined || id === "") {
-        problems.push(`${path}:${i + 2}: no product_id; row skipped`)
+        problems.push(`${path}:${i + 2}: no ${spec.key}; row skipped`)
         return
       }
       const row: Record<string, string | null> = {}
-      for (const c of PRODUCT_COLUMNS) row[c] = r[c] === undefined || r[c] === "" ? null : r[c]!
-      for (const c of ["price", "commission_rate"] as const) {
+      for (const c of spec.columns) row[c] = r[c] === undefined || r[c] === "" ? null : r[c]!
+      for (const c of spec.numeric) {
         const v = row[c] ?? null
         if (v !== null && !DECIMAL.test(v)) {
           problems.push(`${path}:${i + 2}: ${c} "${v}" is not a number; stored as NULL`)
@@ -104,9 +98,13 @@ export const loadProducts = (path: string) =>
       }
       rows.push(row)
     })
-    const header = records.length === 0 ? [] : Object.keys(records[0]!).map((k) => PRODUCT_ALIASES[k] ?? k)
-    const present = PRODUCT_COLUMNS.filter((c) => header.includes(c))
-    const unique = lastById(rows, "product_id")
-    const upserted = unique.length === 0 ? 0 : yield* upsert("products", "product_id", present.length > 0 ? present : ["product_id"], unique)
+    const header = records.length === 0 ? [] : Object.keys(records[0]!).map((k) => spec.aliases[k] ?? k)
+    const present = spec.columns.filter((c) => header.includes(c))
+    const unique = lastById(rows, spec.key)
+    const upserted = unique.length === 0 ? 0 : yield* upsert(spec.table, spec.key, present.length > 0 ? present : [spec.key], unique)
     return { file: path, rows: records.length, upserted, problems } satisfies LoadReport
   })
+
+export const loadUsers = (path: string) => load(USERS, path)
+
+export const loadProducts = (path: string) => load(PRODUCTS, path)
