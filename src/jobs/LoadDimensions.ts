@@ -40,11 +40,14 @@ const upsert = (table: "users" | "products", key: string, columns: ReadonlyArray
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const others = columns.filter((c) => c !== key)
+    // a file with only the id column has nothing to update on an existing row
+    const onConflict = others.length === 0 ? "DO NOTHING" : `
+      DO UPDATE SET (${others.join(", ")}, updated_at) = (${others.map((c) => `EXCLUDED.${c}`).join(", ")}, clock_timestamp())
+      WHERE (${others.map((c) => `t.${c}`).join(", ")}) IS DISTINCT FROM (${others.map((c) => `EXCLUDED.${c}`).join(", ")})`
     const statement = `
       INSERT INTO shop.${table} AS t (${columns.join(", ")}, updated_at)
       SELECT ${columns.join(", ")}, clock_timestamp() FROM json_populate_recordset(NULL::shop.${table}, $1::json)
-      ON CONFLICT (${key}) DO UPDATE SET (${others.join(", ")}, updated_at) = (${others.map((c) => `EXCLUDED.${c}`).join(", ")}, clock_timestamp())
-      WHERE (${others.map((c) => `t.${c}`).join(", ")}) IS DISTINCT FROM (${others.map((c) => `EXCLUDED.${c}`).join(", ")})`
+      ON CONFLICT (${key}) ${onConflict}`
     let upserted = 0
     for (let i = 0; i < rows.length; i += BATCH) {
       const chunk = rows.slice(i, i + BATCH)
