@@ -215,7 +215,7 @@ export const run = <S, I, O, ESource, ESink>(options: {
         return Effect.map(offer(batch), () => {
           if (outputs === batch.outputs) outputs = []
           if (rejected === batch.rejected) rejected = []
-        }).pipe(Effect.onInterrupt(() => Effect.sync(() => { for (const p of positions) lanes.get(partitionId(p))!.dirty = true })))
+        }).pipe(Effect.onInterrupt(() => Effect.sync(() => { for (const p of positions) { const lane = lanes.get(partitionId(p)); if (lane !== undefined) lane.dirty = true } })))
       })
 
     const maybeFlush = (now: number) =>
