@@ -10,7 +10,7 @@ import { SqlClient } from "effect/sql"
 import * as fs from "node:fs"
 import { EngineConfig } from "./config.ts"
 import * as CommandDatabase from "./commands/Database.ts"
-import { RunnerStats } from "./engine/RunnerStats.ts"
+import { EngineStats } from "./engine/EngineStats.ts"
 import type { Source } from "./engine/Source.ts"
 import * as HttpHealth from "./http/Health.ts"
 import * as HttpServer from "./http/Server.ts"
@@ -54,8 +54,7 @@ const makeSource = (config: EngineConfig): Effect.Effect<Source<unknown>, Source
         partitions: config.kafkaPartitions,
         sessionTimeoutMs: config.kafkaSessionTimeoutMs,
         startOffsets: (partitions) =>
-          PositionStore.load(name, partitions).pipe(
-            Effect.map((rows) => rows.map((r) => ({ topic: r.topic, partition: r.partition, offset: r.restartOffset }))),
+          PositionStore.startOffsets(name, AttributionPipeline.jobNames, partitions).pipe(
             Effect.retry({ schedule: Schedule.exponential("200 millis"), times: 6 }),
             Effect.provideService(SqlClient.SqlClient, sql)
           )
@@ -75,7 +74,7 @@ const makeSource = (config: EngineConfig): Effect.Effect<Source<unknown>, Source
 
 export const daemon = Effect.gen(function*() {
   const config = yield* EngineConfig
-  const stats = new RunnerStats()
+  const stats = new EngineStats()
   const database = yield* Layer.build(CommandDatabase.layer(config))
   yield* Effect.gen(function*() {
     yield* loadDefaultDimensions(config)

@@ -27,7 +27,8 @@ export const EngineConfig = Config.all({
   windowMs: ms("ATTRIBUTION_WINDOW_MS", 3_600_000),
   /** how long a written checkout id is remembered to drop redeliveries */
   dedupRetentionMs: ms("DEDUP_RETENTION_MS", 3_600_000),
-  keyGroups: Config.Int("KEY_GROUPS").pipe(Config.withDefault(1)),
+  /** how far ahead of the processing clock an event time may be (SPEC §1) */
+  maxFutureMs: ms("MAX_FUTURE_MS", 86_400_000),
   flushRows: Config.Int("SINK_FLUSH_ROWS").pipe(Config.withDefault(5_000)),
   flushIntervalMs: ms("SINK_FLUSH_INTERVAL_MS", 250),
   dimensionRefreshMs: ms("DIMENSION_REFRESH_MS", 5_000),
@@ -45,12 +46,12 @@ export const load = Effect.gen(function*() {
   return yield* EngineConfig
 })
 
-export const runnerOptions = (c: EngineConfig) => ({
+export const runnerOptions = (c: Pick<EngineConfig, "outOfOrdernessMs" | "idleTimeoutMs" | "flushRows" | "flushIntervalMs" | "maxFutureMs">) => ({
   outOfOrdernessMs: c.outOfOrdernessMs,
   idleTimeoutMs: c.idleTimeoutMs,
-  keyGroups: c.keyGroups,
   flushRows: c.flushRows,
-  flushIntervalMs: c.flushIntervalMs
+  flushIntervalMs: c.flushIntervalMs,
+  maxFutureMs: c.maxFutureMs
 })
 
 export { Option }

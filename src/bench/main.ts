@@ -5,7 +5,7 @@
  *
  *   anchor.jsonParse       JSON.parse of every message (the floor of any decoder)
  *   anchor.decode          our Schema decode of every message
- *   engine.discard.kg{N}   replay → decode → align → watermark → join with N key groups, output discarded
+ *   engine.discard        replay → decode → align → watermark → join (one task), output discarded
  *   pipeline.postgres      replay → ... → PostgreSQL upserts + positions (when a server answers)
  *
  * Settings: BENCH_EVENTS (default 400000), DATABASE_URL or TEST_DATABASE_ADMIN_URL for the
@@ -19,7 +19,8 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { decodeCheckout, decodeClick } from "../domain/Events.ts"
 import * as Runner from "../engine/Runner.ts"
-import { RunnerStats } from "../engine/RunnerStats.ts"
+import { EngineStats } from "../engine/EngineStats.ts"
+import { memoryOwnership } from "../engine/Topology.ts"
 import { makeProducts, makeUsers, productsCsv, usersCsv } from "../generator/Catalog.ts"
 import { makeSimulator } from "../generator/Shoppers.ts"
 import { defaultData } from "../generator/writeData.ts"
@@ -35,7 +36,7 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), "insights-bench-"))
 const topics = { clicks: "clicks", checkouts: "checkouts" }
 const settings = {
   clicksTopic: "clicks", checkoutsTopic: "checkouts", windowMs: 3_600_000, dedupRetentionMs: 3_600_000,
-  outOfOrdernessMs: 15_000, idleTimeoutMs: 30_000, keyGroups: 1, flushRows: 5_000, flushIntervalMs: 250
+  outOfOrdernessMs: 15_000, idleTimeoutMs: 30_000, flushRows: 5_000, flushIntervalMs: 250, maxFutureMs: 86_400_000
 }
 
 const generate = () => {
@@ -83,14 +84,16 @@ const anchors = (lines: { clicks: Array<string>; checkouts: Array<string> }) => 
   return { jsonParse: rate(events, parseMs), decode: rate(events, decodeMs) }
 }
 
-const discard = (keyGroups: number) =>
+const discard = () =>
   Effect.gen(function*() {
     const source = yield* ReplaySource.make(files())
     const stats = yield* Runner.run({
       source,
-      job: Attribution.job({ topics, windowMs: settings.windowMs, dedupRetentionMs: settings.dedupRetentionMs }),
-      sink: { write: () => Effect.void },
-      options: { keyGroups }
+      topology: {
+        decode: Attribution.decode(topics),
+        ownership: memoryOwnership(),
+        jobs: [Attribution.node({ windowMs: settings.windowMs, dedupRetentionMs: settings.dedupRetentionMs }, { write: () => Effect.succeed({ fenced: [] }) })]
+      }
     })
     return stats.eventsTotal
   }).pipe(Effect.scoped)
@@ -119,8 +122,8 @@ const postgres = async (): Promise<Record<string, number> | { skipped: string }>
       const dims = yield* Dimensions.Dimensions
       yield* dims.refresh
       const source = yield* ReplaySource.make(files())
-      const stats = yield* AttributionPipeline.run(source, settings, new RunnerStats())
-      rows = stats.sink.rowsWritten
+      const stats = yield* AttributionPipeline.run(source, settings, new EngineStats())
+      rows = stats.primary.sink.rowsWritten
     }).pipe(Effect.provide(layer), Effect.scoped)))
     return { eventsPerSecond: rate(events, ms), rowsWritten: rows, seconds: Math.round(ms) / 1000 }
   } finally {
@@ -132,13 +135,13 @@ const main = async () => {
   const lines = generate()
   const anchor = anchors(lines)
   const engine: Record<string, { eventsPerSecond: number; peakRssMiB: number }> = {}
-  for (const kg of [1, 4]) {
+  {
     const rss0 = process.memoryUsage().rss
     let peak = rss0
     const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss) }, 20)
-    const ms = await timed(() => Effect.runPromise(discard(kg)))
+    const ms = await timed(() => Effect.runPromise(discard()))
     clearInterval(sampler)
-    engine[`discard.kg${kg}`] = { eventsPerSecond: rate(events, ms), peakRssMiB: Math.round(peak / 2 ** 20) }
+    engine["discard"] = { eventsPerSecond: rate(events, ms), peakRssMiB: Math.round(peak / 2 ** 20) }
   }
   const pg = await postgres()
   const result = {
@@ -148,10 +151,9 @@ const main = async () => {
     engine,
     pipelinePostgres: pg,
     ratios: {
-      engineVsJsonParse: +(engine["discard.kg1"]!.eventsPerSecond / anchor.jsonParse).toFixed(3),
-      engineVsDecode: +(engine["discard.kg1"]!.eventsPerSecond / anchor.decode).toFixed(3),
-      keyGroups4VsKeyGroups1: +(engine["discard.kg4"]!.eventsPerSecond / engine["discard.kg1"]!.eventsPerSecond).toFixed(3),
-      ...("eventsPerSecond" in pg ? { postgresVsEngine: +(pg["eventsPerSecond"]! / engine["discard.kg1"]!.eventsPerSecond).toFixed(3) } : {})
+      engineVsJsonParse: +(engine["discard"]!.eventsPerSecond / anchor.jsonParse).toFixed(3),
+      engineVsDecode: +(engine["discard"]!.eventsPerSecond / anchor.decode).toFixed(3),
+      ...("eventsPerSecond" in pg ? { postgresVsEngine: +(pg["eventsPerSecond"]! / engine["discard"]!.eventsPerSecond).toFixed(3) } : {})
     }
   }
   process.stdout.write(JSON.stringify(result, null, 2) + "\n")

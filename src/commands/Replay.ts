@@ -3,7 +3,7 @@ import { Clock, Console, Effect } from "effect"
 import type { Scope } from "effect"
 import * as fsp from "node:fs/promises"
 import type { EngineConfig } from "../config.ts"
-import { RunnerStats } from "../engine/RunnerStats.ts"
+import { EngineStats } from "../engine/EngineStats.ts"
 import * as AttributionPipeline from "../jobs/AttributionPipeline.ts"
 import { Dimensions } from "../jobs/Dimensions.ts"
 import * as ReplaySource from "../sources/ReplaySource.ts"
@@ -41,7 +41,7 @@ export const replay = (config: EngineConfig, files: ReplayFiles) =>
     yield* dims.refresh // dimensions loaded just before (--users/--products) are used from the first row
     const source = yield* ReplaySource.make(inputs)
     const started = yield* Clock.currentTimeMillis
-    const stats = new RunnerStats()
+    const stats = new EngineStats()
     yield* Effect.gen(function*() {
       // progress: messages read, against the files' line count (counted alongside, not before)
       const progress = yield* Progress.make({ label: "replay", unit: "messages" })
@@ -54,7 +54,7 @@ export const replay = (config: EngineConfig, files: ReplayFiles) =>
       yield* AttributionPipeline.run(source, config, stats)
     }).pipe(Effect.scoped) // the bar ends before the summary line
     const seconds = ((yield* Clock.currentTimeMillis) - started) / 1000
-    const c = (name: string) => stats.counters.get(name) ?? 0
+    const c = (name: string) => stats.counter(name)
     yield* Console.error(
       `replayed ${stats.eventsTotal} messages in ${seconds.toFixed(1)} s (${Math.round(stats.eventsTotal / Math.max(seconds, 1e-3))}/s): ` +
         `${c("checkouts_written")} checkouts written, ${c("late_clicks")} late clicks, ${c("late_checkouts")} late checkouts, ` +

@@ -119,7 +119,7 @@ const parseObject = (text: string): object | DecodeFailure => {
 
 const isFailure = (x: unknown): x is DecodeFailure => (x as DecodeFailure)._tag === "DecodeFailure"
 
-export const decodeClick = (text: string): Click | DecodeFailure => {
+export const decodeClick = (text: string, _latestEventTime = Infinity): Click | DecodeFailure => {
   const parsed = parseObject(text)
   if (isFailure(parsed)) return parsed
   const result = decodeClickJson(parsed)
@@ -139,7 +139,7 @@ export const decodeClick = (text: string): Click | DecodeFailure => {
   }
 }
 
-export const decodeCheckout = (text: string): Checkout | DecodeFailure => {
+export const decodeCheckout = (text: string, _latestEventTime = Infinity): Checkout | DecodeFailure => {
   const parsed = parseObject(text)
   if (isFailure(parsed)) return parsed
   const result = decodeCheckoutJson(parsed)

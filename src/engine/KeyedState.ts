@@ -1,13 +1,11 @@
 /**
- * Keyed state: each key's state is owned by exactly one key group, and each key group by
- * one fiber with a bounded mailbox (Flink's key groups). Within a group, a key's state is
- * created on first use and retired once it empties; event-time timers sit in one queue per
- * group, ordered by (time, key, namespace), so a watermark wakes exactly the due keys.
+ * Keyed state: the state of one job's keys within a task, with their event-time timers
+ * (Flink's `KeyedProcessFunction` + `InternalTimerService` shape). A key's state is created on
+ * first use and retired once it empties; timers sit in one queue ordered by (time, key,
+ * namespace), so a watermark wakes exactly the due keys and no key is ever scanned.
  *
  * Operators are plain functions over a key's state (`KeyedOperator`); they never see fibers.
  */
-import { Deferred, Effect, Fiber, Queue } from "effect"
-import type { Scope } from "effect"
 import type { Envelope } from "./Source.ts"
 import { type Timer, TimerQueue } from "./TimerQueue.ts"
 
@@ -112,7 +110,7 @@ export class KeyGroup<S, I, O> {
   }
 }
 
-/** FNV-1a: a cheap, stable string hash for routing keys to groups. */
+/** FNV-1a: a cheap, stable string hash (the in-process generator's partitioner). */
 export const hashKey = (key: string): number => {
   let h = 0x811c9dc5
   for (let i = 0; i < key.length; i++) {
@@ -121,65 +119,3 @@ export const hashKey = (key: string): number => {
   }
   return h >>> 0
 }
-
-interface Work<I, O> {
-  readonly inputs: ReadonlyArray<KeyedInput<I>>
-  readonly watermark: number
-  readonly reply: Deferred.Deferred<Array<O>>
-}
-
-/** Key groups, each owned by a fiber reading a bounded mailbox. */
-export interface KeyedActors<S, I, O> {
-  readonly groups: ReadonlyArray<KeyGroup<S, I, O>>
-  /** Routes `inputs` by key, advances every group to `watermark`, and gathers the output. */
-  readonly process: (inputs: ReadonlyArray<KeyedInput<I>>, watermark: number) => Effect.Effect<Array<O>>
-  readonly stats: () => KeyGroupStats
-}
-
-export const makeActors = <S, I, O>(
-  operator: KeyedOperator<S, I, O>, groupCount: number, mailboxCapacity = 4
-): Effect.Effect<KeyedActors<S, I, O>, never, Scope.Scope> =>
-  Effect.gen(function*() {
-    const groups = Array.from({ length: groupCount }, () => new KeyGroup(operator))
-    const mailboxes = yield* Effect.forEach(groups, (group) =>
-      Effect.gen(function*() {
-        const mailbox = yield* Queue.bounded<Work<I, O>>(mailboxCapacity)
-        const fiber = yield* Effect.forkScoped(Effect.forever(
-          Effect.flatMap(Queue.take(mailbox), (work) =>
-            Deferred.succeed(work.reply, group.process(work.inputs, work.watermark)))
-        ))
-        yield* Effect.addFinalizer(() => Fiber.interrupt(fiber))
-        return mailbox
-      }))
-
-    const process = (inputs: ReadonlyArray<KeyedInput<I>>, watermark: number): Effect.Effect<Array<O>> => {
-      let routed: Array<ReadonlyArray<KeyedInput<I>>>
-      if (groupCount === 1) routed = [inputs]
-      else {
-        const byGroup: Array<Array<KeyedInput<I>>> = groups.map(() => [])
-        for (let i = 0; i < inputs.length; i++) byGroup[hashKey(inputs[i]!.key) % groupCount]!.push(inputs[i]!)
-        routed = byGroup
-      }
-      return Effect.gen(function*() {
-        const replies = yield* Effect.forEach(mailboxes, (mailbox, g) =>
-          Effect.gen(function*() {
-            const reply = yield* Deferred.make<Array<O>>()
-            yield* Queue.offer(mailbox, { inputs: routed[g]!, watermark, reply })
-            return reply
-          }))
-        const outputs = yield* Effect.forEach(replies, (reply) => Deferred.await(reply))
-        return outputs.flat()
-      })
-    }
-
-    const stats = (): KeyGroupStats => {
-      let keys = 0, held = 0, pending = 0, timers = 0
-      for (const g of groups) {
-        const s = g.stats()
-        keys += s.keys; held += s.held; pending += s.pending; timers += s.timers
-      }
-      return { keys, held, pending, timers }
-    }
-
-    return { groups, process, stats }
-  })

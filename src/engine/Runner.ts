@@ -1,380 +1,262 @@
 /**
- * Runs a keyed job over a source into a sink: the dataflow of ARCHITECTURE.md.
+ * The engine's driver: the thin Effect layer around the pure task step (`Task.ts`).
  *
- *   source ─► decode ─► align by event time ─► watermark (late or not) ─► key groups ─► sink
+ *   source ─► task n (partition n of every topic) ─► decode ─► align ─► watermark ─► jobs ─► sinks
  *
- * Work moves in batches: a batch of messages is decoded and aligned with plain loops, the
- * key groups process their share in one call each, and the outputs are buffered until
- * `flushRows` or `flushIntervalMs`, then handed, with the positions they cover, to the sink
- * fiber through a bounded queue: a slow sink slows reading, it never grows a buffer.
+ * It owns the tasks of the partitions this process is assigned (created, claimed and restored
+ * on `Assigned`, dropped with everything they buffered on `Revoked`), feeds each batch of
+ * records to its task, steps the tasks, and hands each job's outputs with the positions they
+ * cover to that job's sink fiber through a bounded queue: a slow sink slows reading, it never
+ * grows a buffer. A sink writes nothing of a task that is gone, and a task that a sink finds
+ * fenced (another member claimed it since) is dropped.
  *
+ * Work moves in batches with plain loops: no Effect, fiber hop or promise per event.
  * Processing time is read only from `Clock`, so `TestClock` drives idleness and flushes.
  */
 import { Cause, Clock, Deferred, Duration, Effect, Fiber, Queue, Schedule, Stream } from "effect"
 import type { Scope } from "effect"
-import { InputAligner } from "./InputAligner.ts"
-import { type KeyedInput, type KeyedOperator, makeActors } from "./KeyedState.ts"
-import { RunnerStats } from "./RunnerStats.ts"
-import type { CommittedPosition, Envelope, PartitionRef, Position, Source, SourceEvent } from "./Source.ts"
+import { EngineStats } from "./EngineStats.ts"
+import type { Envelope, PartitionRef, Source, SourceEvent } from "./Source.ts"
 import { partitionId } from "./Source.ts"
-import { type PartitionState, WatermarkTracker } from "./Watermark.ts"
-
-/** A decoded message: routed by `key`, ordered by `ts`. */
-export interface Decoded<I> {
-  readonly key: string
-  readonly ts: number
-  readonly input: I
-}
-
-/** A message that is not a valid event, with the reason in words. */
-export interface Rejected {
-  readonly envelope: Envelope
-  readonly error: string
-}
-
-export interface Job<S, I, O> {
-  /** A message to a keyed, timed input, or the reason it is not one. */
-  readonly decode: (envelope: Envelope) => Decoded<I> | string
-  readonly operator: KeyedOperator<S, I, O>
-  /** how long after its event time an input may still be needed in state (sets restart offsets) */
-  readonly retainMs: number
-}
-
-/**
- * Exactly-once restarts: where each partition's output is written up to, and how to turn an
- * input re-read from before that point into the state it left behind (the job knows, from
- * what the sink wrote, which of them were late or already written).
- */
-export interface Restore<I, E> {
-  readonly positions: (partitions: ReadonlyArray<PartitionRef>) => Effect.Effect<ReadonlyArray<CommittedPosition>, E>
-  /** one result per input, in order: its restore form, or undefined when it left nothing in state */
-  readonly recall: (inputs: ReadonlyArray<I>) => Effect.Effect<ReadonlyArray<I | undefined>, E>
-}
-
-/** What the sink writes in one transaction. */
-export interface SinkBatch<O> {
-  readonly outputs: ReadonlyArray<O>
-  readonly rejected: ReadonlyArray<Rejected>
-  /** every partition touched since the last batch, with its next offset */
-  readonly positions: ReadonlyArray<Position>
-  readonly watermark: number
-}
-
-export interface Sink<O, E> {
-  readonly write: (batch: SinkBatch<O>) => Effect.Effect<void, E>
-}
+import { Task, type TaskOptions, type TaskOutput } from "./Task.ts"
+import type { Decoded, SinkBatch, TaskClaim, Topology } from "./Topology.ts"
 
 export interface RunnerOptions {
   /** W */
   readonly outOfOrdernessMs: number
   /** I */
   readonly idleTimeoutMs: number
-  readonly keyGroups: number
-  /** hand outputs to the sink once this many are buffered */
+  /** hand outputs to the sinks once this many are buffered */
   readonly flushRows: number
   /** ... or once this much processing time has passed */
   readonly flushIntervalMs: number
   /** how often idleness and flushes are checked without input */
   readonly tickMs: number
-  /** batches waiting for the sink before reading pauses */
+  /** batches waiting for a sink before reading pauses */
   readonly sinkQueueCapacity: number
-  /** unbounded sources: above this many buffered records, stop waiting for empty partitions */
+  /** unbounded sources: above this many buffered records in a task, stop waiting for its empty partitions */
   readonly alignmentBufferLimit: number
+  /** events more than this ahead of the processing clock are refused */
+  readonly maxFutureMs: number
+  /** on a stop, how long to try writing what is in flight before giving up (it is re-read at the next start) */
+  readonly shutdownGraceMs: number
 }
 
 export const defaultRunnerOptions: RunnerOptions = {
   outOfOrdernessMs: 15_000,
   idleTimeoutMs: 30_000,
-  keyGroups: 1,
   flushRows: 5_000,
   flushIntervalMs: 250,
   tickMs: 1_000,
   sinkQueueCapacity: 2,
-  alignmentBufferLimit: 200_000
+  alignmentBufferLimit: 200_000,
+  maxFutureMs: 86_400_000,
+  shutdownGraceMs: 5_000
 }
 
-/** A message on its way through the aligner: decoded, or rejected with a reason. */
-interface Item<I> {
-  readonly envelope: Envelope
-  readonly decoded: Decoded<I> | undefined
-  readonly error: string | undefined
+/** One task's share of a job's batch. */
+interface Part<Ev> {
+  readonly task: Task<Ev>
+  readonly output: TaskOutput<unknown>
 }
 
-interface Lane {
-  readonly ref: PartitionRef
-  readonly index: number
-  readonly watermark: PartitionState
-  nextOffset: number
-  dirty: boolean
-  /** offsets below this were processed before a restart: re-read only to rebuild state */
-  committedNext: number
-  /** checkpoints of (first offset, max event time) per block of offsets, oldest first */
-  readonly blocks: Array<{ readonly first: number; maxTs: number; count: number }>
-  /** taken from this process by a rebalance */
-  revoked: boolean
-  /** has delivered any message */
-  delivered: boolean
-}
-
-/** Offsets per restart-offset checkpoint: the granularity of re-reading after a restart. */
-const BLOCK = 256
+const isEmptyOutput = (o: TaskOutput<unknown>) => o.outputs.length === 0 && o.rejected.length === 0 && o.positions.length === 0
 
 /**
- * Runs `job` until a bounded source ends (then the watermark goes to +∞ and everything is
- * written) or, for an unbounded source, until interrupted; in both cases what was processed
- * is written and committed before the effect completes.
+ * Runs `topology` until a bounded source ends (then the watermark goes to +∞ and everything
+ * is written) or, for an unbounded source, until interrupted; in both cases what was
+ * processed is written and committed before the effect completes (on interruption, for at
+ * most `shutdownGraceMs`).
  */
-export const run = <S, I, O, ESource, ESink>(options: {
+export const run = <Ev, ESource, ESink>(args: {
   readonly source: Source<ESource>
-  readonly job: Job<S, I, O>
-  readonly sink: Sink<O, ESink>
+  readonly topology: Topology<Ev, ESink>
   readonly options?: Partial<RunnerOptions>
-  readonly stats?: RunnerStats
-  /** resume from committed positions (unbounded sources); a bounded replay always starts fresh */
-  readonly restore?: Restore<I, ESink>
-}): Effect.Effect<RunnerStats, ESource | ESink, Scope.Scope> =>
+  readonly stats?: EngineStats
+}): Effect.Effect<EngineStats, ESource | ESink, Scope.Scope> =>
   Effect.gen(function*() {
-    const opts: RunnerOptions = { ...defaultRunnerOptions, ...options.options }
-    const { source, job, sink } = options
-    const stats = options.stats ?? new RunnerStats()
-    const tracker = new WatermarkTracker({ outOfOrdernessMs: opts.outOfOrdernessMs, idleTimeoutMs: opts.idleTimeoutMs })
-    const aligner = new InputAligner<Item<I>>((item) => item.decoded?.ts)
-    const actors = yield* makeActors(job.operator, opts.keyGroups)
-    stats.attach({ tracker, actors })
-
-    const lanes = new Map<string, Lane>()
-    const laneByIndex: Array<Lane> = []
-    const laneFor = (ref: PartitionRef, now: number): Lane => {
-      const id = partitionId(ref)
-      let lane = lanes.get(id)
-      if (lane === undefined) {
-        const index = aligner.addPartition()
-        lane = { ref, index, watermark: tracker.register(id, now), nextOffset: 0, dirty: false, committedNext: 0, blocks: [], revoked: false, delivered: false }
-        lanes.set(id, lane)
-        laneByIndex[index] = lane
-        stats.partition(id, ref)
-      }
-      return lane
+    const opts: RunnerOptions = { ...defaultRunnerOptions, ...args.options }
+    const { source, topology } = args
+    const jobs = topology.jobs
+    const stats = args.stats ?? new EngineStats()
+    const bounded = source._tag === "Bounded"
+    const taskOptions: TaskOptions = {
+      outOfOrdernessMs: opts.outOfOrdernessMs,
+      idleTimeoutMs: opts.idleTimeoutMs,
+      bounded,
+      alignmentBufferLimit: opts.alignmentBufferLimit
     }
+    const tasks = new Map<number, Task<Ev>>()
+    /** tasks a sink found claimed by another member: dropped at the next step */
+    const fenced = new Set<number>()
+    stats.attach(() => tasks.values(), jobs.map((j) => j.name))
 
-    // ---- sink fiber: one transaction per batch, in order, then the source's commit. The sink
-    // retries what can be retried; if it still fails, the job fails with its error (never
-    // waits forever on a queue nobody drains).
-    const sinkQueue = yield* Queue.bounded<SinkBatch<O>, Cause.Done>(opts.sinkQueueCapacity)
+    const origins = new Map<string, string>()
+    if (source._tag === "Bounded") source.partitions.forEach((ref, i) => origins.set(partitionId(ref), source.origins?.[i] ?? source.name))
+    const originOf = (ref: PartitionRef) => origins.get(partitionId(ref)) ?? source.name
+
+    const dropTask = (id: number, why: string) =>
+      Effect.suspend(() => {
+        const task = tasks.get(id)
+        if (task === undefined) return Effect.void
+        tasks.delete(id)
+        for (const lane of task.partitions) stats.dropPartition(lane.ref)
+        return Effect.logInfo(`task ${id}: dropped (${why}); its buffered work is discarded`)
+      })
+
+    // ---- sinks: one fiber per job, one transaction per batch, in order. A part of a task that
+    // is gone (revoked, fenced) is not written. A sink that fails for good fails the job.
     const sinkFailed = yield* Deferred.make<never, ESink>()
-    const sinkFiber = yield* Effect.forkScoped(
-      Stream.fromQueue(sinkQueue).pipe(
-        Stream.runForEach((batch) =>
-          Effect.gen(function*() {
-            const started = yield* Clock.currentTimeMillis
-            yield* sink.write(batch)
-            const finished = yield* Clock.currentTimeMillis
-            stats.recordSinkWrite(batch.outputs.length + batch.rejected.length, finished - started, finished)
-            if (source._tag === "Unbounded") yield* source.commit(batch.positions)
-          })),
+    const queues = yield* Effect.forEach(jobs, () => Queue.bounded<ReadonlyArray<Part<Ev>>, Cause.Done>(opts.sinkQueueCapacity))
+    const write = (j: number, parts: ReadonlyArray<Part<Ev>>) =>
+      Effect.gen(function*() {
+        const live = parts.filter((p) => tasks.get(p.task.id) === p.task && !fenced.has(p.task.id))
+        if (live.length === 0) return
+        const claims: Array<TaskClaim> = []
+        const batch = {
+          job: jobs[j]!.name,
+          outputs: [] as Array<unknown>,
+          rejected: [] as Array<SinkBatch<unknown>["rejected"][number]>,
+          positions: [] as Array<SinkBatch<unknown>["positions"][number]>,
+          claims
+        }
+        for (const p of live) {
+          claims.push(p.task.claim)
+          for (const o of p.output.outputs) batch.outputs.push(o)
+          for (const r of p.output.rejected) batch.rejected.push(r)
+          for (const pos of p.output.positions) batch.positions.push(pos)
+        }
+        const result = yield* jobs[j]!.sink.write(batch)
+        for (const t of result.fenced) fenced.add(t)
+        if (j === 0 && source._tag === "Unbounded") {
+          yield* source.commit(batch.positions.filter((p) => !result.fenced.includes(p.task)))
+        }
+      })
+    const sinkFibers = yield* Effect.forEach(queues, (queue, j) =>
+      Effect.forkScoped(Stream.fromQueue(queue).pipe(
+        Stream.runForEach((parts) => write(j, parts)),
         Effect.onError((cause) => Deferred.failCause(sinkFailed, cause))
-      )
-    )
-    /** Hands a batch to the sink fiber, waiting while it is busy; fails if the sink has failed. */
-    const offer = (batch: SinkBatch<O>) =>
-      Effect.raceFirst(Queue.offer(sinkQueue, batch).pipe(Effect.asVoid), Deferred.await(sinkFailed)).pipe(Effect.interruptible)
+      )))
+    /** Hands a batch to a sink fiber, waiting while it is busy; fails if a sink has failed. */
+    const offer = (j: number, parts: ReadonlyArray<Part<Ev>>) =>
+      Effect.raceFirst(Queue.offer(queues[j]!, parts).pipe(Effect.asVoid), Deferred.await(sinkFailed)).pipe(Effect.interruptible)
 
-    // ---- output buffer
-    let outputs: Array<O> = []
-    let rejected: Array<Rejected> = []
+    // ---- flushes
     let lastFlush = yield* Clock.currentTimeMillis
-    let actorsWatermark = -Infinity
-
-    /** The oldest offset of `lane` whose event may still be in state at the current watermark. */
-    const restartOffset = (lane: Lane): number => {
-      const cutoff = tracker.value - job.retainMs - 1
-      const blocks = lane.blocks
-      while (blocks.length > 1 && blocks[0]!.maxTs < cutoff) blocks.shift()
-      if (blocks.length === 1 && blocks[0]!.maxTs < cutoff) return lane.nextOffset
-      return blocks.length === 0 ? lane.nextOffset : Math.min(blocks[0]!.first, lane.nextOffset)
-    }
-
     const flush = (now: number) =>
       Effect.suspend(() => {
         lastFlush = now
-        const positions: Array<Position> = []
-        for (const lane of lanes.values()) {
-          if (!lane.dirty) continue
-          lane.dirty = false
-          positions.push({
-            topic: lane.ref.topic,
-            partition: lane.ref.partition,
-            nextOffset: lane.nextOffset,
-            restartOffset: restartOffset(lane),
-            maxEventTime: lane.watermark.maxEventTime
-          })
+        const perJob: Array<Array<Part<Ev>>> = jobs.map(() => [])
+        for (const task of tasks.values()) {
+          task.flush().forEach((output, j) => { if (!isEmptyOutput(output)) perJob[j]!.push({ task, output }) })
         }
-        if (outputs.length === 0 && rejected.length === 0 && positions.length === 0) return Effect.void
-        const batch: SinkBatch<O> = { outputs, rejected, positions, watermark: tracker.value }
-        // the buffers are let go only once the sink has the batch: a stop while waiting keeps them
-        return Effect.map(offer(batch), () => {
-          if (outputs === batch.outputs) outputs = []
-          if (rejected === batch.rejected) rejected = []
-        }).pipe(Effect.onInterrupt(() => Effect.sync(() => { for (const p of positions) { const lane = lanes.get(partitionId(p)); if (lane !== undefined) lane.dirty = true } })))
+        let offered = 0
+        // what a sink does not have yet goes back to its task: a stop while waiting loses nothing
+        return Effect.gen(function*() {
+          for (; offered < jobs.length; offered++) if (perJob[offered]!.length > 0) yield* offer(offered, perJob[offered]!)
+        }).pipe(Effect.onInterrupt(() => Effect.sync(() => {
+          for (let j = offered; j < jobs.length; j++) for (const p of perJob[j]!) p.task.putBack(j, p.output)
+        })))
       })
-
+    const pending = (): number => {
+      let n = 0
+      for (const t of tasks.values()) n += t.pending
+      return n
+    }
     const maybeFlush = (now: number) =>
-      outputs.length + rejected.length >= opts.flushRows || now - lastFlush >= opts.flushIntervalMs ? flush(now) : Effect.void
+      pending() >= opts.flushRows || now - lastFlush >= opts.flushIntervalMs ? flush(now) : Effect.void
 
-    // ---- the hot path: release aligned items, judge them against the watermark, process
-    let inputs: Array<KeyedInput<I>> = []
-    /** re-read after a restart, to rebuild state */
-    let replayed: Array<KeyedInput<I>> = []
-    let now = 0
-    const onRelease = (index: number, item: Item<I>): void => {
-      const lane = laneByIndex[index]!
-      const decoded = item.decoded
-      const offset = item.envelope.offset
-      const isReplay = offset < lane.committedNext
-      if (decoded === undefined) {
-        if (!isReplay) rejected.push({ envelope: item.envelope, error: item.error! })
-      } else {
-        if (isReplay) replayed.push({ key: decoded.key, input: decoded.input, watermark: tracker.value })
-        // judged against the watermark before this event moves it (its own time never makes it late)
-        else inputs.push({ key: decoded.key, input: decoded.input, watermark: tracker.value, message: item.envelope })
-        const p = lane.watermark
-        if (decoded.ts > p.maxEventTime) {
-          tracker.observe(p, decoded.ts)
-          tracker.current(now)
-        }
-        const blocks = lane.blocks
-        const last = blocks[blocks.length - 1]
-        if (last === undefined || last.count >= BLOCK) blocks.push({ first: offset, maxTs: decoded.ts, count: 1 })
-        else {
-          last.count++
-          if (decoded.ts > last.maxTs) last.maxTs = decoded.ts
-        }
-      }
-      if (offset + 1 > lane.nextOffset) lane.nextOffset = offset + 1
-      if (!isReplay) lane.dirty = true
-    }
-    const onEnd = (index: number): void => {
-      tracker.end(laneByIndex[index]!.watermark)
-    }
-    /**
-     * Which empty partitions hold back the others. Files: every one not ended. Kafka: one that
-     * is not idle and either has a backlog (there is more to read that would come first) or has
-     * never delivered (a topic produced a moment after another); a caught-up partition is not
-     * waited for, so a quiet one does not delay the rest. Never once so much is buffered that
-     * waiting would grow memory without bound.
-     */
-    const mustWait = source._tag === "Bounded"
-      ? () => true
-      : (index: number) => {
-        const lane = laneByIndex[index]!
-        return !lane.revoked && aligner.size < opts.alignmentBufferLimit &&
-          (lane.watermark.backlog || !lane.delivered) && !tracker.isIdle(lane.watermark, now)
-      }
-
+    // ---- the step
     const process = Effect.gen(function*() {
-      now = yield* Clock.currentTimeMillis
-      aligner.drain(onRelease, onEnd, mustWait)
-      if (replayed.length > 0 && options.restore !== undefined) {
-        const batch = replayed
-        replayed = []
-        const recalled = yield* options.restore.recall(batch.map((r) => r.input))
-        // restored inputs are judged against the restored watermark, not re-judged as late
-        const wm0 = tracker.value
-        const restoredInputs: Array<KeyedInput<I>> = []
-        recalled.forEach((input, i) => { if (input !== undefined) restoredInputs.push({ key: batch[i]!.key, input, watermark: wm0 }) })
-        const out = yield* actors.process(restoredInputs, actorsWatermark)
-        for (let i = 0; i < out.length; i++) outputs.push(out[i]!)
+      for (const id of fenced) yield* dropTask(id, "another member claimed it: fenced")
+      fenced.clear()
+      const now = yield* Clock.currentTimeMillis
+      for (const task of tasks.values()) {
+        task.release(now)
+        for (let j = 0; j < jobs.length; j++) {
+          const recall = jobs[j]!.recall
+          if (recall === undefined) continue
+          const replayed = task.takeReplayed(j)
+          if (replayed.length === 0) continue
+          const recalled = yield* recall.recall(replayed.map((r) => r.input))
+          task.applyRecalled(j, replayed, recalled)
+        }
+        task.advance(now)
       }
-      const wm = tracker.current(now)
-      if (inputs.length > 0 || wm > actorsWatermark) {
-        const batch = inputs
-        inputs = []
-        actorsWatermark = wm
-        const out = yield* actors.process(batch, wm)
-        for (let i = 0; i < out.length; i++) outputs.push(out[i]!)
-      }
-      stats.recordWatermark(wm)
       yield* maybeFlush(now)
     })
 
-    const decodeAll = (records: ReadonlyArray<Envelope>): Array<Item<I>> => {
-      const items: Array<Item<I>> = new Array(records.length)
-      for (let i = 0; i < records.length; i++) {
-        const envelope = records[i]!
-        const decoded = job.decode(envelope)
-        items[i] = typeof decoded === "string"
-          ? { envelope, decoded: undefined, error: decoded }
-          : { envelope, decoded, error: undefined }
-      }
-      return items
-    }
-
-    const accept = (event: SourceEvent, at: number): void => {
-      switch (event._tag) {
-        case "Records": {
-          const lane = laneFor(event, at)
-          // only events count as activity, when they arrive: a partition delivering nothing but
-          // undecodable messages goes idle like a quiet one and never holds the watermark
-          tracker.setBacklog(lane.watermark, event.backlog)
-          stats.recordRead(lane.ref, event, at)
-          if (event.records.length > 0) lane.delivered = true
-          const items = decodeAll(event.records)
-          if (items.some((item) => item.decoded !== undefined)) tracker.touch(lane.watermark, at)
-          aligner.push(lane.index, items)
-          break
-        }
-        case "End":
-          aligner.end(laneFor(event, at).index)
-          break
-        case "Assigned":
-          for (const ref of event.partitions) laneFor(ref, at)
-          break
-        case "Revoked":
-          // state of revoked users stays until its timers clean it; positions stop moving;
-          // a later assignment of the same partition starts a fresh lane from the stored position
-          for (const ref of event.partitions) {
-            const id = partitionId(ref)
-            const lane = lanes.get(id)
-            if (lane === undefined) continue
-            lane.revoked = true
-            aligner.end(lane.index)
-            lanes.delete(id)
-            tracker.unregister(id)
-          }
-          break
-      }
-    }
-
-    /** Picks up newly assigned partitions where their committed output ends. */
-    const resume = (refs: ReadonlyArray<PartitionRef>, at: number, restore: Restore<I, ESink>) =>
+    /** Creates (claiming them) and restores the tasks of newly assigned partitions. */
+    const assign = (refs: ReadonlyArray<PartitionRef>, at: number) =>
       Effect.gen(function*() {
-        const fresh = refs.filter((ref) => !lanes.has(partitionId(ref)))
-        if (fresh.length === 0) return
-        const committed = yield* restore.positions(fresh)
-        for (const position of committed) {
-          const lane = laneFor(position, at)
-          lane.committedNext = position.nextOffset
-          lane.nextOffset = Math.max(lane.nextOffset, position.nextOffset)
-          // only the watermark itself is restored: each partition's maximum is rebuilt by
-          // re-reading, so the watermark cannot run ahead of events still being re-read
-          tracker.restore(position.watermark, -Infinity)
+        const fresh = [...new Set(refs.map((r) => r.partition))].filter((n) => !tasks.has(n)).sort((a, b) => a - b)
+        const claims = fresh.length === 0 ? [] : yield* topology.ownership.claim(fresh)
+        const created: Array<Task<Ev>> = []
+        for (const claim of claims) {
+          const task = new Task<Ev>(claim.task, claim, jobs, taskOptions)
+          tasks.set(claim.task, task)
+          created.push(task)
         }
-        stats.recordWatermark(tracker.value)
+        for (const ref of refs) {
+          tasks.get(ref.partition)?.addLane(ref, originOf(ref), at)
+          stats.partition(ref)
+        }
+        if (bounded || created.length === 0) return
+        const createdRefs = refs.filter((r) => created.some((t) => t.id === r.partition))
+        for (let j = 0; j < jobs.length; j++) {
+          const recall = jobs[j]!.recall
+          if (recall === undefined) continue
+          for (const position of yield* recall.positions(createdRefs)) tasks.get(position.partition)?.restore(j, position)
+        }
+      })
+
+    const decoder = (at: number) => {
+      const latest = at + opts.maxFutureMs
+      return (envelope: Envelope): Decoded<Ev> | string => topology.decode(envelope, latest)
+    }
+
+    const accept = (event: SourceEvent, at: number) =>
+      Effect.gen(function*() {
+        switch (event._tag) {
+          case "Records": {
+            stats.recordRead(event, at)
+            const task = tasks.get(event.partition)
+            if (task === undefined) return // not ours (any more)
+            if (task.lane(event) === undefined) {
+              task.addLane(event, originOf(event), at)
+              stats.partition(event)
+            }
+            task.accept(event, at, decoder(at))
+            return
+          }
+          case "End":
+            tasks.get(event.partition)?.end(event)
+            return
+          case "Assigned":
+            return yield* assign(event.partitions, at)
+          case "Revoked":
+            for (const n of new Set(event.partitions.map((r) => r.partition))) yield* dropTask(n, "revoked")
+            return
+        }
       })
 
     const finish = Effect.gen(function*() {
       yield* process
       yield* flush(yield* Clock.currentTimeMillis)
-      yield* Queue.end(sinkQueue)
-      yield* Effect.raceFirst(Fiber.join(sinkFiber), Deferred.await(sinkFailed))
+      for (const q of queues) yield* Queue.end(q)
+      yield* Effect.raceFirst(Effect.forEach(sinkFibers, Fiber.join, { discard: true }), Deferred.await(sinkFailed))
     })
 
     if (source._tag === "Bounded") {
-      source.partitions.forEach((ref) => laneFor(ref, 0)) // lane index = the source's partition index
-      for (let starving = aligner.starving(); starving.length > 0; starving = aligner.starving()) {
+      yield* assign(source.partitions, 0)
+      const indexOf = new Map(source.partitions.map((ref, i) => [partitionId(ref), i]))
+      for (;;) {
+        const starving: Array<number> = []
+        for (const task of tasks.values()) for (const lane of task.starving()) starving.push(indexOf.get(lane.id)!)
+        if (starving.length === 0) break
         const pulled = yield* Effect.forEach(starving, source.pull, { concurrency: "unbounded" })
         const at = yield* Clock.currentTimeMillis
-        for (const event of pulled) accept(event, at)
+        for (const event of pulled) yield* accept(event, at)
         yield* process
       }
       // End of input is end of time: every partition ended, the watermark is +∞.
@@ -383,19 +265,24 @@ export const run = <S, I, O, ESource, ESink>(options: {
     }
 
     // Unbounded: until the stream ends or the fiber is interrupted; either way, what was
-    // processed is written and its positions committed. A step is never cut in half.
+    // processed is written and its positions committed. A step is never cut in half. A stop
+    // gives the sinks `shutdownGraceMs` (PostgreSQL may be away): what is not committed by
+    // then is read again at the next start.
     const ticks = Stream.fromSchedule(Schedule.spaced(Duration.millis(opts.tickMs))).pipe(Stream.map(() => undefined))
     const events: Stream.Stream<SourceEvent | undefined, ESource> = Stream.merge(source.events, ticks, { haltStrategy: "left" })
     const loop = events.pipe(Stream.runForEach((event) =>
       Effect.uninterruptible(Effect.gen(function*() {
-        if (event !== undefined) {
-          const at = yield* Clock.currentTimeMillis
-          if (event._tag === "Assigned" && options.restore !== undefined) yield* resume(event.partitions, at, options.restore)
-          accept(event, at)
-        }
+        if (event !== undefined) yield* accept(event, yield* Clock.currentTimeMillis)
         yield* process
       }))))
-    yield* Effect.onInterrupt(loop, () => finish.pipe(Effect.ignore))
+    const stopping = finish.pipe(
+      Effect.timeoutOrElse({
+        duration: Duration.millis(opts.shutdownGraceMs),
+        orElse: () => Effect.logWarning(`stop: what is in flight was not written within ${opts.shutdownGraceMs} ms; it is read again at the next start`)
+      }),
+      Effect.catchCause((cause) => Effect.logWarning("stop: writing what is in flight failed; it is read again at the next start", cause))
+    )
+    yield* Effect.onInterrupt(loop, () => stopping)
     yield* finish
     return stats
   })

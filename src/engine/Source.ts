@@ -80,6 +80,8 @@ export interface BoundedSource<E> {
   readonly _tag: "Bounded"
   readonly name: string
   readonly partitions: ReadonlyArray<PartitionRef>
+  /** where each partition is read from (e.g. `file:/path`), names its rejected messages; default: `name` */
+  readonly origins?: ReadonlyArray<string>
   /** The next records of partition `index` (of `partitions`), or its End. */
   readonly pull: (index: number) => Effect.Effect<Records | End, E>
 }

@@ -2,17 +2,17 @@
  * `/metrics`: the job's counters in the Prometheus text format, through Effect's `Metric`
  * values and `PrometheusMetrics.format`.
  *
- * `RunnerStats` stays the source of truth (the runner bumps plain numbers once per batch, the
+ * `EngineStats` stays the source of truth (the runner bumps plain numbers once per batch, the
  * hot path never goes through an Effect). At each scrape the Effect metrics are brought up to
  * date from it: counters grow by what was added since the previous scrape, gauges are set,
  * and the sink latency histogram observes the batches finished since the previous scrape
- * (`RunnerStats` keeps the last 100 latencies: with more than 100 batches between two
+ * (`EngineStats` keeps the last 100 latencies: with more than 100 batches between two
  * scrapes, only the newest 100 are observed; `insights_sink_batches_total` stays exact).
  */
 import { Effect, Metric } from "effect"
 import type { Context } from "effect"
 import { PrometheusMetrics } from "effect/observability"
-import type { RunnerStats } from "../engine/RunnerStats.ts"
+import type { EngineStats } from "../engine/EngineStats.ts"
 import { estimateStateBytes } from "./Status.ts"
 
 // ---- the metrics (descriptors; their values live in the context's MetricRegistry)
@@ -53,7 +53,7 @@ const externalMemory = Metric.gauge("nodejs_external_memory_bytes", { descriptio
 const cpuSeconds = Metric.counter("process_cpu_seconds_total", { description: "User and system CPU time spent, seconds.", incremental: true })
 const startTime = Metric.gauge("process_start_time_seconds", { description: "Start time of the process, Unix seconds." })
 
-/** Counters of `RunnerStats.counters` with a name of their own; others become `insights_job_<name>_total`. */
+/** Counters of `EngineStats.counters` with a name of their own; others become `insights_job_<name>_total`. */
 const known: Record<string, Metric.Counter<number>> = {
   ingest_errors: ingestErrors,
   late_clicks: Metric.withAttributes(lateEvents, { kind: "click" }),
@@ -83,7 +83,7 @@ export const nodeProcess = (startedAt: number): ProcessProbe => ({
  * A scraper over `stats`: `format` brings the Effect metrics up to date and renders them.
  * It remembers what it has already counted, so make one per process (per registry).
  */
-export const make = (stats: RunnerStats, probe: ProcessProbe) => {
+export const make = (stats: EngineStats, probe: ProcessProbe) => {
   const seen = new Map<string, number>()
   let seenBatches = 0
   /** by how much `key` grew since the last scrape (and remember it) */
@@ -95,19 +95,21 @@ export const make = (stats: RunnerStats, probe: ProcessProbe) => {
 
   /** Synchronous, so two concurrent scrapes never count the same growth twice. */
   const syncUnsafe = (context: Context.Context<never>, now: number): void => {
+    const counters = stats.counters()
     for (const [topic, n] of stats.eventsByTopic) {
       Metric.withAttributes(eventsIn, { topic }).updateUnsafe(delta(`events/${topic}`, n), context)
     }
     for (const name of Object.keys(known)) {
-      known[name]!.updateUnsafe(delta(`counter/${name}`, stats.counters.get(name) ?? 0), context) // present from the first scrape
+      known[name]!.updateUnsafe(delta(`counter/${name}`, counters.get(name) ?? 0), context) // present from the first scrape
     }
-    for (const [name, n] of stats.counters) {
+    for (const [name, n] of counters) {
       if (!(name in known)) jobCounter(name).updateUnsafe(delta(`counter/${name}`, n), context)
     }
 
-    if (Number.isFinite(stats.watermark)) {
-      watermarkDelay.updateUnsafe((now - stats.watermark) / 1000, context)
-      watermarkTime.updateUnsafe(stats.watermark / 1000, context)
+    const watermark = stats.watermark
+    if (Number.isFinite(watermark)) {
+      watermarkDelay.updateUnsafe((now - watermark) / 1000, context)
+      watermarkTime.updateUnsafe(watermark / 1000, context)
     }
 
     for (const p of stats.partitionViews(now)) {
@@ -124,7 +126,7 @@ export const make = (stats: RunnerStats, probe: ProcessProbe) => {
     stateTimers.updateUnsafe(state.timers, context)
     stateBytes.updateUnsafe(estimateStateBytes(state), context)
 
-    const sink = stats.sink
+    const sink = stats.primary.sink
     sinkRows.updateUnsafe(delta("sink/rows", sink.rowsWritten), context)
     sinkBatches.updateUnsafe(delta("sink/batches", sink.batches), context)
     const fresh = Math.min(sink.batches - seenBatches, sink.recentBatchMs.length)

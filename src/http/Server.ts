@@ -8,7 +8,7 @@ import { NodeHttpServer } from "@effect/platform-node"
 import { Clock, Effect, Layer } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 import { createServer } from "node:http"
-import type { RunnerStats } from "../engine/RunnerStats.ts"
+import type { EngineStats } from "../engine/EngineStats.ts"
 import { Health } from "./Health.ts"
 import * as Metrics from "./Metrics.ts"
 import * as Recommendations from "./Recommendations.ts"
@@ -20,7 +20,7 @@ const noStore = { "cache-control": "no-store" }
 /** When this process started, Unix ms (Node's time origin, not a clock read). */
 const processStartedAt = (): number => Math.round(performance.timeOrigin)
 
-export const routes = (stats: RunnerStats) =>
+export const routes = (stats: EngineStats) =>
   Layer.unwrap(Effect.sync(() => {
     const startedAt = processStartedAt()
     const probe = Metrics.nodeProcess(startedAt)
@@ -48,7 +48,7 @@ export const routes = (stats: RunnerStats) =>
   }))
 
 /** The server on `port` (all interfaces); the status page polls once a second, so requests are not logged. */
-export const layer = (port: number, stats: RunnerStats) =>
+export const layer = (port: number, stats: EngineStats) =>
   HttpRouter.serve(routes(stats), { disableLogger: true }).pipe(
     Layer.provide(NodeHttpServer.layer(createServer, { port, host: "0.0.0.0" }))
   )

@@ -3,10 +3,10 @@
  * partitions (position, lag, idle), counters, keyed state with an approximate size, the
  * sink with its recent batch latency, scheduled jobs and the process's memory.
  *
- * Read from `RunnerStats` on demand; rates are left to the reader (the page computes them
+ * Read from `EngineStats` on demand; rates are left to the reader (the page computes them
  * from successive snapshots, Prometheus from successive scrapes).
  */
-import type { RunnerStats } from "../engine/RunnerStats.ts"
+import type { EngineStats } from "../engine/EngineStats.ts"
 
 /** Rough cost of one held item (a click or a pending checkout with its map entries), in bytes. */
 export const BYTES_PER_HELD = 300
@@ -33,22 +33,29 @@ export interface ProcessInfo {
   readonly memory: () => { readonly rss: number; readonly heapUsed: number; readonly heapTotal: number }
 }
 
-export const statusSnapshot = (stats: RunnerStats, now: number, info?: ProcessInfo) => {
+export const statusSnapshot = (stats: EngineStats, now: number, info?: ProcessInfo) => {
   const state = stats.state()
-  const counter = (name: string) => stats.counters.get(name) ?? 0
-  const recent = stats.sink.recentBatchMs
+  const counter = (name: string) => stats.counter(name)
+  const sink = stats.primary.sink
+  const recent = sink.recentBatchMs
+  const watermark = stats.watermark
+  const jobs = [...stats.jobs.values()]
   const memory = info?.memory()
   return {
     now: new Date(now).toISOString(),
     startedAt: info === undefined ? null : new Date(info.startedAt).toISOString(),
-    watermark: time(stats.watermark),
-    watermarkDelaySeconds: Number.isFinite(stats.watermark) ? (now - stats.watermark) / 1000 : null,
+    watermark: time(watermark),
+    watermarkDelaySeconds: Number.isFinite(watermark) ? (now - watermark) / 1000 : null,
     eventsTotal: stats.eventsTotal,
     eventsByTopic: Object.fromEntries(stats.eventsByTopic),
-    counters: Object.fromEntries(stats.counters),
+    counters: Object.fromEntries(stats.counters()),
     ingestErrors: counter("ingest_errors"),
     lateEvents: { clicks: counter("late_clicks"), checkouts: counter("late_checkouts") },
+    /** the tasks this process owns: task n reads partition n of every topic */
+    tasks: stats.taskViews().map((t) => ({ id: t.id, epoch: t.epoch, watermark: time(t.watermark), partitions: t.partitions.map((p) => p.id) })),
+    jobs: jobs.map((j) => ({ name: j.name, rowsWritten: j.sink.rowsWritten, batches: j.sink.batches, lastCommitAt: isoOrNull(j.sink.lastCommitAt), counters: Object.fromEntries(j.counters) })),
     partitions: stats.partitionViews(now).map((p) => ({
+      task: p.task ?? null,
       topic: p.topic,
       partition: p.partition,
       position: p.readOffset,
@@ -68,22 +75,22 @@ export const statusSnapshot = (stats: RunnerStats, now: number, info?: ProcessIn
       approxBytesFormula: `users × ${BYTES_PER_KEY} B + (clicks held + pending checkouts) × ${BYTES_PER_HELD} B`
     },
     sink: {
-      rowsWritten: stats.sink.rowsWritten,
-      batches: stats.sink.batches,
-      lastBatchMs: stats.sink.lastBatchMs ?? null,
+      rowsWritten: sink.rowsWritten,
+      batches: sink.batches,
+      lastBatchMs: sink.lastBatchMs ?? null,
       recentBatchMs: {
         count: recent.length,
         p50: quantile(recent, 0.5),
         p95: quantile(recent, 0.95),
         max: recent.length === 0 ? null : Math.max(...recent)
       },
-      lastCommitAt: isoOrNull(stats.sink.lastCommitAt)
+      lastCommitAt: isoOrNull(sink.lastCommitAt)
     },
     /** scheduled jobs (hourly rollup, midnight export) report here once they exist */
     scheduledJobs: [] as Array<{ readonly name: string; readonly lastRunAt: string | null; readonly nextRunAt: string | null; readonly lastResult: string | null }>,
     process: memory === undefined ? null : { rssBytes: memory.rss, heapUsedBytes: memory.heapUsed, heapTotalBytes: memory.heapTotal },
-    recentErrors: stats.recentErrors.map((e) => ({ ...e, at: new Date(e.at).toISOString() })),
-    recentLateEvents: stats.recentLateEvents.map((e) => ({ ...e, at: new Date(e.at).toISOString(), reason: "event time behind the watermark" }))
+    recentErrors: jobs.flatMap((j) => j.recentErrors).sort((a, b) => a.at - b.at).map((e) => ({ ...e, at: new Date(e.at).toISOString() })),
+    recentLateEvents: jobs.flatMap((j) => j.recentLateEvents).sort((a, b) => a.at - b.at).map((e) => ({ ...e, at: new Date(e.at).toISOString(), reason: "event time behind the watermark" }))
   }
 }
 

@@ -1,14 +1,19 @@
 /**
  * First-click attribution (SPEC §3) bound to the engine: clicks are the join's build side,
- * checkouts its probe side, both keyed by the decoded `user_id` (so a message with no key, or
- * an unexpected one, is routed by what it says), matched by product, within `A` before the
- * checkout.
+ * checkouts its probe side, both keyed by the decoded `user_id` within their task (so a
+ * message with no key, or an unexpected one, is keyed by what it says), matched by product,
+ * within `A` before the checkout.
  */
-import type { Checkout } from "../domain/Events.ts"
+import type { Checkout, Click } from "../domain/Events.ts"
 import { decodeCheckout, decodeClick, isDecodeFailure } from "../domain/Events.ts"
 import * as IntervalJoin from "../engine/IntervalJoin.ts"
-import type { Decoded, Job } from "../engine/Runner.ts"
 import type { Envelope } from "../engine/Source.ts"
+import type { Decoded, JobNode, Recall, Sink } from "../engine/Topology.ts"
+
+/** A decoded message of the store: what every job of the topology reads. */
+export type ShopEvent =
+  | { readonly _tag: "Click"; readonly click: Click }
+  | { readonly _tag: "Checkout"; readonly checkout: Checkout }
 
 /** What keyed state keeps of a click: what matching and the row need, nothing more. */
 export interface ClickElement extends IntervalJoin.JoinElement {
@@ -18,10 +23,13 @@ export interface ClickElement extends IntervalJoin.JoinElement {
 
 export interface CheckoutElement extends IntervalJoin.JoinElement {
   readonly checkout: Checkout
+  /** the message it came from: a row PostgreSQL refuses goes to ingest_errors with it */
+  readonly message: Envelope
 }
 
 export type AttributionInput = IntervalJoin.JoinInput<ClickElement, CheckoutElement>
 export type AttributionOutput = IntervalJoin.JoinOutput<ClickElement, CheckoutElement>
+export type AttributionState = IntervalJoin.JoinState<ClickElement, CheckoutElement>
 
 export interface Topics {
   readonly clicks: string
@@ -29,34 +37,52 @@ export interface Topics {
 }
 
 export interface AttributionOptions {
-  readonly topics: Topics
   /** A, in ms */
   readonly windowMs: number
   /** how long a written checkout id is remembered for dedup, after its time, in ms */
   readonly dedupRetentionMs: number
 }
 
-export const decode = (topics: Topics) => (envelope: Envelope): Decoded<AttributionInput> | string => {
+/** A message of either topic to a store event keyed by its decoded `user_id`, or why it is not one. */
+export const decode = (topics: Topics) => (envelope: Envelope, latestEventTime: number): Decoded<ShopEvent> | string => {
   if (envelope.topic === topics.clicks) {
-    const click = decodeClick(envelope.value)
+    const click = decodeClick(envelope.value, latestEventTime)
     if (isDecodeFailure(click)) return click.error
-    const element: ClickElement = { id: click.clickId, ts: click.ts, matchKey: click.productId, userId: click.userId, source: click.source }
-    return { key: click.userId, ts: click.ts, input: { side: "build", element } }
+    return { key: click.userId, ts: click.ts, event: { _tag: "Click", click } }
   }
   if (envelope.topic === topics.checkouts) {
-    const checkout = decodeCheckout(envelope.value)
+    const checkout = decodeCheckout(envelope.value, latestEventTime)
     if (isDecodeFailure(checkout)) return checkout.error
-    const element: CheckoutElement = { id: checkout.checkoutId, ts: checkout.ts, matchKey: checkout.productId, checkout }
-    return { key: checkout.userId, ts: checkout.ts, input: { side: "probe", element } }
+    return { key: checkout.userId, ts: checkout.ts, event: { _tag: "Checkout", checkout } }
   }
   return `unexpected topic ${envelope.topic}`
 }
 
-export const job = (options: AttributionOptions): Job<IntervalJoin.JoinState<ClickElement, CheckoutElement>, AttributionInput, AttributionOutput> => {
-  const retentionMs = Math.max(options.dedupRetentionMs, options.windowMs)
-  return {
-    decode: decode(options.topics),
-    operator: IntervalJoin.make<ClickElement, CheckoutElement>({ beforeMs: options.windowMs, retentionMs }),
-    retainMs: retentionMs
+/** The join's input for a store event. */
+export const input = (event: ShopEvent, message: Envelope): AttributionInput => {
+  if (event._tag === "Click") {
+    const c = event.click
+    return { side: "build", element: { id: c.clickId, ts: c.ts, matchKey: c.productId, userId: c.userId, source: c.source } }
   }
+  const k = event.checkout
+  return { side: "probe", element: { id: k.checkoutId, ts: k.ts, matchKey: k.productId, checkout: k, message } }
 }
+
+/** How long an input may be needed in state after its time: the window, or the dedup memory. */
+export const retainMs = (options: AttributionOptions): number => Math.max(options.dedupRetentionMs, options.windowMs)
+
+export const operator = (options: AttributionOptions) =>
+  IntervalJoin.make<ClickElement, CheckoutElement>({ beforeMs: options.windowMs, retentionMs: retainMs(options) })
+
+/** The job's name: its positions in source_positions, its figures on the status page. */
+export const JOB = "attribution"
+
+/** The attribution job as a node of the topology, writing to `sink`. */
+export const node = <E>(options: AttributionOptions, sink: Sink<AttributionOutput, E>, recall?: Recall<AttributionInput, E>): JobNode<ShopEvent, AttributionState, AttributionInput, AttributionOutput, E> => ({
+  name: JOB,
+  input,
+  operator: operator(options),
+  retainMs: retainMs(options),
+  sink,
+  recall
+})

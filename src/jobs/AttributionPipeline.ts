@@ -1,41 +1,79 @@
 /**
- * The attribution job wired end to end: any source → runner → PostgreSQL sink, with the
- * dimensions cache for the lookup join. What `replay`, the daemon and the tests run.
+ * The attribution job wired end to end: any source → tasks → enrichment → PostgreSQL, with
+ * the dimensions cache for the lookup join. What `replay`, the daemon and the tests run.
+ *
+ * The topology has one job today (attribution, which also writes the rejected messages);
+ * the recommender and the lake tap join it as further `JobNode`s.
  */
-import { Effect } from "effect"
-import * as Runner from "../engine/Runner.ts"
-import { RunnerStats } from "../engine/RunnerStats.ts"
-import type { Source } from "../engine/Source.ts"
+import { Clock, Effect } from "effect"
+import type { SqlError } from "effect/sql/SqlError"
 import type { EngineConfig } from "../config.ts"
 import { runnerOptions } from "../config.ts"
+import { EngineStats } from "../engine/EngineStats.ts"
+import * as Runner from "../engine/Runner.ts"
+import type { Source } from "../engine/Source.ts"
+import type { Sink, Topology } from "../engine/Topology.ts"
 import * as PgSink from "../sinks/PgSink.ts"
+import * as TaskOwnership from "../sinks/TaskOwnership.ts"
 import * as Attribution from "./Attribution.ts"
 import * as AttributionRestore from "./AttributionRestore.ts"
+import { toRows } from "./AttributionRows.ts"
 import { Dimensions } from "./Dimensions.ts"
 
+const JOB = Attribution.JOB
+
 export type PipelineSettings = Pick<EngineConfig,
-  "clicksTopic" | "checkoutsTopic" | "windowMs" | "dedupRetentionMs" | "outOfOrdernessMs" | "idleTimeoutMs" | "keyGroups" | "flushRows" | "flushIntervalMs">
+  "clicksTopic" | "checkoutsTopic" | "windowMs" | "dedupRetentionMs" | "outOfOrdernessMs" | "idleTimeoutMs" | "flushRows" | "flushIntervalMs" | "maxFutureMs">
 
 /**
- * Runs the job over `source`. An unbounded source (Kafka) resumes from the positions committed
- * with the rows; a bounded one (a replay of files) is a backfill and always starts from the top.
+ * The store's topology over `sourceName`. An unbounded source (Kafka) resumes from the
+ * positions committed with the rows; a bounded one (a replay of files) always starts fresh.
  */
-export const run = <E>(source: Source<E>, settings: PipelineSettings, stats: RunnerStats = new RunnerStats(), extra?: Partial<Runner.RunnerOptions>) =>
+export const topology = (sourceName: string, bounded: boolean, settings: PipelineSettings, stats: EngineStats) =>
   Effect.gen(function*() {
     const dims = yield* Dimensions
-    const sink = yield* PgSink.make({ sourceName: source.name, stats })
+    const pg = yield* PgSink.make({ sourceName, job: JOB })
     const topics = { clicks: settings.clicksTopic, checkouts: settings.checkoutsTopic }
-    const restore = source._tag === "Unbounded" ? yield* AttributionRestore.make(source.name, topics) : undefined
-    return yield* Runner.run({
-      ...(restore === undefined ? {} : { restore }),
-      source,
-      job: Attribution.job({
-        topics,
-        windowMs: settings.windowMs,
-        dedupRetentionMs: settings.dedupRetentionMs
-      }),
-      sink: { write: sink.write(dims) },
-      options: { ...runnerOptions(settings as EngineConfig), ...extra },
-      stats
-    })
+    const options = { windowMs: settings.windowMs, dedupRetentionMs: settings.dedupRetentionMs }
+    const figures = stats.job(JOB)
+
+    const sink: Sink<Attribution.AttributionOutput, PgSink.SinkError | SqlError> = {
+      write: (batch) =>
+        Effect.gen(function*() {
+          const started = yield* Clock.currentTimeMillis
+          const rows = toRows(batch.outputs, batch.rejected, dims, started, sourceName)
+          const result = yield* pg.write({ attribution: rows.attribution, late: rows.late, errors: rows.errors, positions: batch.positions, claims: batch.claims })
+          if (result.fenced.length > 0) return result
+          const finished = yield* Clock.currentTimeMillis
+          const refusedCheckouts = result.refused.filter((r) => r.source === topics.checkouts).length
+          figures.recordSinkWrite(rows.attribution.length + rows.late.length + rows.errors.length, finished - started, finished)
+          figures.count("checkouts_written", rows.attribution.length - Math.min(refusedCheckouts, rows.attribution.length))
+          figures.count("late_clicks", rows.lateClicks)
+          figures.count("late_checkouts", rows.lateCheckouts)
+          figures.count("ingest_errors", rows.errors.length + result.refused.length)
+          figures.count("refused_rows", result.refused.length)
+          figures.count("unstorable_errors", result.unstorable)
+          figures.count("enrichment_misses", rows.enrichmentMisses)
+          for (const r of [...rows.errors, ...result.refused]) figures.recentError({ topic: r.source, partition: r.partition, offset: r.offset, error: r.error, at: finished })
+          for (const l of rows.late) figures.recentLate({ topic: l.row.topic, id: l.row.event_id, eventTime: l.row.event_timestamp, at: finished })
+          return result
+        })
+    }
+
+    const topology: Topology<Attribution.ShopEvent, unknown> = {
+      decode: Attribution.decode(topics),
+      ownership: yield* TaskOwnership.make(sourceName),
+      jobs: [Attribution.node<PgSink.SinkError | SqlError>(options, sink, bounded ? undefined : yield* AttributionRestore.make(sourceName, JOB, topics))]
+    }
+    return topology
   })
+
+/** Runs the store's topology over `source`. */
+export const run = <E>(source: Source<E>, settings: PipelineSettings, stats: EngineStats = new EngineStats(), extra?: Partial<Runner.RunnerOptions>) =>
+  Effect.gen(function*() {
+    const t = yield* topology(source.name, source._tag === "Bounded", settings, stats)
+    return yield* Runner.run({ source, topology: t, options: { ...runnerOptions(settings), ...extra }, stats })
+  })
+
+/** The jobs whose positions decide where a partition of `source` starts reading. */
+export const jobNames: ReadonlyArray<string> = [JOB]

@@ -14,16 +14,16 @@
  */
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
-import type { Restore } from "../engine/Runner.ts"
 import type { PartitionRef } from "../engine/Source.ts"
+import type { Recall } from "../engine/Topology.ts"
 import * as PositionStore from "../sinks/PositionStore.ts"
 import type { AttributionInput, Topics } from "./Attribution.ts"
 
-export const make = (sourceName: string, topics: Topics) =>
+export const make = (sourceName: string, job: string, topics: Topics) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    const restore: Restore<AttributionInput, import("effect/sql/SqlError").SqlError> = {
-      positions: (partitions: ReadonlyArray<PartitionRef>) => PositionStore.load(sourceName, partitions).pipe(Effect.provideService(SqlClient.SqlClient, sql)),
+    const restore: Recall<AttributionInput, import("effect/sql/SqlError").SqlError> = {
+      positions: (partitions: ReadonlyArray<PartitionRef>) => PositionStore.load(sourceName, job, partitions).pipe(Effect.provideService(SqlClient.SqlClient, sql)),
       recall: (inputs) =>
         Effect.gen(function*() {
           const clickIds: Array<string> = []

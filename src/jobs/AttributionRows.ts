@@ -1,50 +1,17 @@
 /**
- * The lookup join and the rows of SPEC §5: a join result becomes one `checkout_attribution`
- * row, enriched with the user's gender and the product's name, brand, category and money; a
- * late event becomes one `late_events` row. Pure: dimensions come in as lookup functions.
+ * The lookup join and the rows of SPEC §5, a pure step of the attribution job: a join result
+ * becomes one `checkout_attribution` row, enriched with the user's gender and the product's
+ * name, brand, category and money; a late event becomes one `late_events` row; a rejected
+ * message one `ingest_errors` row. Each row keeps where its message was read, so a row that
+ * PostgreSQL refuses can still be recorded as an ingest error. Dimensions come in as lookups.
  */
 import { amounts } from "../domain/Money.ts"
+import type { AttributionRow, IngestErrorRow, LateEventRow, RowOrigin, Sourced } from "../domain/Rows.ts"
 import { formatTimestamp } from "../domain/Timestamp.ts"
 import type { Envelope } from "../engine/Source.ts"
+import type { Rejected } from "../engine/Topology.ts"
 import type { AttributionOutput } from "./Attribution.ts"
 import type { ProductDim, UserDim } from "./Dimensions.ts"
-
-export interface AttributionRow {
-  readonly checkout_id: string
-  readonly user_id: string
-  readonly product_id: string
-  readonly quantity: number
-  readonly shipping_cost: number
-  readonly discount: number
-  readonly payment_method: string
-  readonly payment_status: string
-  readonly payment_description: string | null
-  readonly shipping_address: string | null
-  readonly checkout_timestamp: string
-  readonly gender: string | null
-  readonly category: string | null
-  readonly product_name: string | null
-  readonly brand: string | null
-  readonly total_amount: string | null
-  readonly profit: string | null
-  readonly click_id: string | null
-  readonly source: string | null
-  readonly click_timestamp: string | null
-  readonly is_late: boolean
-  readonly written_at: string
-}
-
-export interface LateEventRow {
-  readonly topic: string
-  readonly event_id: string
-  readonly user_id: string
-  readonly event_timestamp: string
-  readonly watermark: string
-  readonly partition: number
-  readonly offset: number
-  readonly payload: string
-  readonly recorded_at: string
-}
 
 export interface Lookups {
   readonly user: (userId: string) => UserDim | undefined
@@ -52,36 +19,56 @@ export interface Lookups {
 }
 
 export interface Rows {
-  readonly attribution: Array<AttributionRow>
-  readonly late: Array<LateEventRow>
+  readonly attribution: Array<Sourced<AttributionRow>>
+  readonly late: Array<Sourced<LateEventRow>>
+  readonly errors: Array<IngestErrorRow>
   /** checkouts whose user or product was unknown */
   readonly enrichmentMisses: number
   readonly lateClicks: number
   readonly lateCheckouts: number
 }
 
-const lateRow = (message: Envelope | undefined, topic: string, id: string, userId: string, ts: number, watermark: number, recordedAt: string): LateEventRow => ({
-  topic: message?.topic ?? topic,
+const originOf = (message: Envelope, input: string): RowOrigin => ({
+  input, topic: message.topic, partition: message.partition, offset: message.offset, payload: message.value
+})
+
+const lateRow = (message: Envelope, id: string, userId: string, ts: number, watermark: number, recordedAt: string): LateEventRow => ({
+  topic: message.topic,
   event_id: id,
   user_id: userId,
   event_timestamp: formatTimestamp(ts),
   watermark: formatTimestamp(watermark),
-  partition: message?.partition ?? -1,
-  offset: message?.offset ?? -1,
-  payload: message?.value ?? "",
+  partition: message.partition,
+  offset: message.offset,
+  payload: message.value,
   recorded_at: recordedAt
 })
 
-export const toRows = (outputs: ReadonlyArray<AttributionOutput>, lookups: Lookups, writtenAt: number): Rows => {
+/** A rejected message as its `ingest_errors` row. */
+export const errorRow = (r: Rejected, recordedAt: string): IngestErrorRow => ({
+  input: r.origin,
+  source: r.envelope.topic,
+  partition: r.envelope.partition,
+  offset: r.envelope.offset,
+  payload: r.envelope.value,
+  error: r.error,
+  recorded_at: recordedAt
+})
+
+/** `input`: the source's name, where the messages were read (names a refused row's ingest error). */
+export const toRows = (
+  outputs: ReadonlyArray<AttributionOutput>, rejected: ReadonlyArray<Rejected>, lookups: Lookups, writtenAt: number, input: string
+): Rows => {
   const written = formatTimestamp(writtenAt)
   // one row per checkout in a statement (an upsert may not touch a row twice); on-time wins
-  const byCheckout = new Map<string, AttributionRow>()
-  const late: Array<LateEventRow> = []
+  const byCheckout = new Map<string, Sourced<AttributionRow>>()
+  const late: Array<Sourced<LateEventRow>> = []
   let misses = 0, lateClicks = 0, lateCheckouts = 0
   for (const out of outputs) {
     if (out._tag === "LateBuild") {
       const click = out.build
-      late.push(lateRow(out.message, "clicks", click.id, click.userId, click.ts, out.watermark, written))
+      const message = out.message!
+      late.push({ row: lateRow(message, click.id, click.userId, click.ts, out.watermark, written), origin: originOf(message, input) })
       lateClicks++
       continue
     }
@@ -118,11 +105,19 @@ export const toRows = (outputs: ReadonlyArray<AttributionOutput>, lookups: Looku
       written_at: written
     }
     const previous = byCheckout.get(k.checkoutId)
-    if (previous === undefined || (previous.is_late && !row.is_late)) byCheckout.set(k.checkoutId, row)
+    if (previous === undefined || (previous.row.is_late && !row.is_late)) byCheckout.set(k.checkoutId, { row, origin: originOf(out.probe.message, input) })
     if (out.late) {
-      late.push(lateRow(out.message, "checkouts", k.checkoutId, k.userId, k.ts, out.watermark, written))
+      const message = out.message ?? out.probe.message
+      late.push({ row: lateRow(message, k.checkoutId, k.userId, k.ts, out.watermark, written), origin: originOf(message, input) })
       lateCheckouts++
     }
   }
-  return { attribution: [...byCheckout.values()], late, enrichmentMisses: misses, lateClicks, lateCheckouts }
+  return {
+    attribution: [...byCheckout.values()],
+    late,
+    errors: rejected.map((r) => errorRow(r, written)),
+    enrichmentMisses: misses,
+    lateClicks,
+    lateCheckouts
+  }
 }

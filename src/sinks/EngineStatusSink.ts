@@ -4,9 +4,9 @@
  */
 import { Clock, Effect, Schedule } from "effect"
 import { SqlClient } from "effect/sql"
-import type { RunnerStats } from "../engine/RunnerStats.ts"
+import type { EngineStats } from "../engine/EngineStats.ts"
 
-export const sample = (stats: RunnerStats, everyMs: number) =>
+export const sample = (stats: EngineStats, everyMs: number) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     let previous: { at: number; events: number } | undefined
@@ -18,7 +18,7 @@ export const sample = (stats: RunnerStats, everyMs: number) =>
       const state = stats.state()
       const lag = stats.partitionViews(now).reduce((sum, p) => sum + (p.lag ?? 0), 0)
       const wm = stats.watermark
-      const c = (name: string) => stats.counters.get(name) ?? 0
+      const c = (name: string) => stats.counter(name)
       yield* sql`
         INSERT INTO shop.engine_status ${sql.insert({
           sampled_at: new Date(now),
@@ -29,7 +29,7 @@ export const sample = (stats: RunnerStats, everyMs: number) =>
           events_total: events,
           late_events_total: c("late_clicks") + c("late_checkouts"),
           ingest_errors_total: c("ingest_errors"),
-          rows_written_total: stats.sink.rowsWritten,
+          rows_written_total: stats.primary.sink.rowsWritten,
           users_held: state.keys,
           clicks_held: state.held,
           pending_checkouts: state.pending

@@ -1,21 +1,31 @@
 /**
- * Writes the attribution job's output to PostgreSQL: checkout rows, late events, ingest
- * errors and the source positions they cover, all in ONE transaction, so after a crash the
- * tables and the positions agree and a restart resumes exactly (SPEC §5).
+ * Writes the attribution job's rows to PostgreSQL: checkout rows, late events, ingest errors
+ * and the source positions they cover, all in ONE transaction, so after a crash the tables
+ * and the positions agree and a restart resumes exactly (SPEC §5).
+ *
+ * - **Fenced.** The transaction first checks, under a share lock, that every task it writes
+ *   for is still claimed with the epoch the batch carries (`shop.task_owners`); if another
+ *   member has claimed one since, nothing is written and the sink says which tasks are fenced.
+ * - **No message can poison it.** A batch PostgreSQL refuses for a reason retrying cannot
+ *   fix (a value out of a column's range, a row too large for an index, text PostgreSQL cannot
+ *   hold) is written again with each statement split in halves under savepoints until the
+ *   refused rows are isolated; each becomes an `ingest_errors` row (its payload escaped so
+ *   PostgreSQL can hold it) and the rest is written. A row that cannot be stored even as an
+ *   error is logged and counted, and the job goes on.
+ * - **Transient failures** (connection lost, deadlock) retry the whole batch with capped
+ *   backoff; meanwhile backpressure pauses the reads.
  *
  * Every statement is a keyed upsert over `json_populate_recordset` of one JSON parameter:
- * the statement text never changes (prepared once, cached by the driver), a batch of any size
- * is one round trip, and PostgreSQL does the typing.
+ * the statement text never changes (prepared once), a batch of any size is one round trip,
+ * and PostgreSQL does the typing.
  */
-import { Clock, Duration, Effect, Schedule } from "effect"
+import { Clock, Data, Duration, Effect, Schedule } from "effect"
 import { SqlClient } from "effect/sql"
 import type { SqlError } from "effect/sql/SqlError"
-import type { AttributionOutput } from "../jobs/Attribution.ts"
-import { toRows } from "../jobs/AttributionRows.ts"
-import type { Dimensions } from "../jobs/Dimensions.ts"
-import type { Sink, SinkBatch } from "../engine/Runner.ts"
-import type { RunnerStats } from "../engine/RunnerStats.ts"
+import type { AttributionRow, IngestErrorRow, LateEventRow, Sourced } from "../domain/Rows.ts"
+import { storableText } from "../domain/StorableText.ts"
 import { formatTimestamp } from "../domain/Timestamp.ts"
+import type { TaskClaim, TaskPosition } from "../engine/Topology.ts"
 
 const ATTRIBUTION_COLUMNS = [
   "user_id", "product_id", "quantity", "shipping_cost", "discount", "payment_method", "payment_status",
@@ -41,82 +51,209 @@ INSERT INTO shop.late_events
 SELECT * FROM json_populate_recordset(NULL::shop.late_events, $1::json)
 ON CONFLICT (topic, event_id) DO NOTHING`
 
+const ERROR_COLUMNS = `input, source, "partition", "offset", payload, error, recorded_at`
 const INSERT_ERRORS = `
-INSERT INTO shop.ingest_errors
-SELECT * FROM json_populate_recordset(NULL::shop.ingest_errors, $1::json)
-ON CONFLICT (source, "partition", "offset") DO NOTHING`
+INSERT INTO shop.ingest_errors (${ERROR_COLUMNS})
+SELECT ${ERROR_COLUMNS} FROM json_populate_recordset(NULL::shop.ingest_errors, $1::json)
+ON CONFLICT (input, source, "partition", "offset", payload_md5) DO NOTHING`
 
+/** Positions of the job's partitions; a position never moves back within an owner's epoch. */
 const UPSERT_POSITIONS = `
-INSERT INTO shop.source_positions AS t
-SELECT * FROM json_populate_recordset(NULL::shop.source_positions, $1::json)
-ON CONFLICT (source, topic, "partition") DO UPDATE SET
+INSERT INTO shop.source_positions AS t (source, job, topic, "partition", next_offset, restart_offset, max_event_time, watermark, updated_at, task, epoch)
+SELECT source, job, topic, "partition", next_offset, restart_offset, max_event_time, watermark, updated_at, task, epoch
+FROM json_populate_recordset(NULL::shop.source_positions, $1::json)
+ON CONFLICT (source, job, topic, "partition") DO UPDATE SET
   next_offset = EXCLUDED.next_offset, restart_offset = EXCLUDED.restart_offset,
-  max_event_time = EXCLUDED.max_event_time, watermark = EXCLUDED.watermark, updated_at = EXCLUDED.updated_at`
+  max_event_time = EXCLUDED.max_event_time, watermark = EXCLUDED.watermark, updated_at = EXCLUDED.updated_at,
+  task = EXCLUDED.task, epoch = EXCLUDED.epoch
+WHERE t.epoch < EXCLUDED.epoch OR t.next_offset <= EXCLUDED.next_offset`
+
+const FENCE = `
+SELECT task, epoch::text AS epoch FROM shop.task_owners WHERE source = $1 AND task = ANY($2::int[]) FOR SHARE`
+
+/** Why the sink cannot go on: PostgreSQL refuses in a way no retry or split can fix. */
+export class SinkError extends Data.TaggedError("SinkError")<{
+  readonly reason: "Unavailable" | "Fatal"
+  readonly message: string
+  readonly cause?: unknown
+}> {
+  get isRetryable(): boolean {
+    return this.reason === "Unavailable"
+  }
+}
+
+/** The transaction found tasks claimed by another member: rolled back, nothing written. */
+class Fenced {
+  readonly _tag = "Fenced"
+  constructor(readonly tasks: ReadonlyArray<number>) {}
+}
+
+/** SQLSTATE of a PostgreSQL error, when it has one. */
+const sqlState = (e: SqlError): string | undefined => {
+  const cause = e.reason.cause as { readonly code?: unknown } | undefined
+  return typeof cause?.code === "string" ? cause.code : undefined
+}
+
+/** PostgreSQL's own words for the error. */
+const pgMessage = (e: SqlError): string => {
+  const cause = e.reason.cause as { readonly message?: unknown } | undefined
+  return typeof cause?.message === "string" ? cause.message : e.message
+}
+
+/**
+ * Refused for the data itself, which no retry fixes but leaving the row out does: data
+ * exceptions (22: out of range, bad encoding), integrity (23), cardinality (21), program
+ * limits (54: index row too large).
+ */
+export const isRefusal = (e: SqlError): boolean => {
+  const code = sqlState(e)
+  return !e.isRetryable && code !== undefined && ["21", "22", "23", "54"].includes(code.slice(0, 2))
+}
 
 /** 100 ms, doubling, at most 5 s apart, for as long as the error is retryable. */
 const retrySchedule = Schedule.exponential("100 millis").pipe(
   Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.seconds(5))))
 )
 
-const timestampOrNull = (ms: number): string | null => Number.isFinite(ms) ? formatTimestamp(ms) : null
+const timestampOrNull = (ms: number): string | null => Number.isFinite(ms) ? formatTimestamp(ms) : ms > 0 ? "infinity" : null
+
+export interface AttributionBatch {
+  readonly attribution: ReadonlyArray<Sourced<AttributionRow>>
+  readonly late: ReadonlyArray<Sourced<LateEventRow>>
+  readonly errors: ReadonlyArray<IngestErrorRow>
+  readonly positions: ReadonlyArray<TaskPosition>
+  readonly claims: ReadonlyArray<TaskClaim>
+}
+
+export interface WriteResult {
+  /** tasks found claimed by another member: nothing of the batch was written */
+  readonly fenced: ReadonlyArray<number>
+  /** rows PostgreSQL refused, written as ingest errors instead */
+  readonly refused: ReadonlyArray<IngestErrorRow>
+  /** ingest errors that could not be stored at all (logged) */
+  readonly unstorable: number
+}
 
 export interface PgSinkOptions {
-  /** names this input in source_positions, e.g. "kafka:insights" or "replay" */
+  /** names this input in task_owners and source_positions, e.g. "kafka:insights" or "replay" */
   readonly sourceName: string
-  readonly stats: RunnerStats
+  /** the job whose positions these are */
+  readonly job: string
 }
+
+/** An ingest error row PostgreSQL can hold whatever arrived. */
+const storableError = (row: IngestErrorRow): IngestErrorRow => ({
+  ...row,
+  input: storableText(row.input),
+  source: storableText(row.source),
+  payload: storableText(row.payload),
+  error: storableText(row.error)
+})
 
 export const make = (options: PgSinkOptions) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    const { sourceName, stats } = options
+    const { sourceName, job } = options
 
-    const write = (dims: Dimensions["Service"]) => (batch: SinkBatch<AttributionOutput>): Effect.Effect<void, SqlError> =>
+    const run = (statement: string, rows: ReadonlyArray<unknown>) =>
+      rows.length === 0 ? Effect.void : Effect.asVoid(sql.unsafe(statement, [JSON.stringify(rows)]))
+
+    /**
+     * Writes `rows` under a savepoint; refused, splits them in halves until each refused row
+     * is alone, and returns those with PostgreSQL's reason.
+     */
+    const isolate = <R>(statement: string, rows: ReadonlyArray<R>): Effect.Effect<Array<{ row: R; error: string }>, SqlError> =>
+      rows.length === 0 ? Effect.succeed([]) : sql.withTransaction(run(statement, rows)).pipe(
+        Effect.as([] as Array<{ row: R; error: string }>),
+        Effect.catchIf(isRefusal, (e) => {
+          if (rows.length === 1) return Effect.succeed([{ row: rows[0]!, error: pgMessage(e) }])
+          const half = rows.length >> 1
+          return Effect.zipWith(isolate(statement, rows.slice(0, half)), isolate(statement, rows.slice(half)), (a, b) => [...a, ...b])
+        })
+      )
+
+    const refusedAsError = (origin: Sourced<unknown>["origin"], error: string, recordedAt: string): IngestErrorRow =>
+      storableError({
+        input: origin.input, source: origin.topic, partition: origin.partition, offset: origin.offset,
+        payload: origin.payload, error: `refused by PostgreSQL: ${error}`, recorded_at: recordedAt
+      })
+
+    const fenceCheck = (claims: ReadonlyArray<TaskClaim>) =>
       Effect.gen(function*() {
-        const now = yield* Clock.currentTimeMillis
-        const rows = toRows(batch.outputs, dims, now)
-        const recordedAt = formatTimestamp(now)
-        const errors = batch.rejected.map((r) => ({
-          source: r.envelope.topic,
-          partition: r.envelope.partition,
-          offset: r.envelope.offset,
-          payload: r.envelope.value,
-          error: r.error,
-          recorded_at: recordedAt
-        }))
+        if (claims.length === 0) return
+        const rows = yield* sql.unsafe<{ task: number; epoch: string }>(FENCE, [sourceName, claims.map((c) => c.task)])
+        const current = new Map(rows.map((r) => [r.task, Number(r.epoch)]))
+        const fenced = claims.filter((c) => current.get(c.task) !== c.epoch).map((c) => c.task)
+        if (fenced.length > 0) return yield* Effect.fail(new Fenced(fenced))
+      })
+
+    const write = (batch: AttributionBatch): Effect.Effect<WriteResult, SinkError> =>
+      Effect.gen(function*() {
+        const recordedAt = formatTimestamp(yield* Clock.currentTimeMillis)
+        const errors = batch.errors.map(storableError)
+        const late = batch.late.map((l) => ({ ...l.row, payload: storableText(l.row.payload) }))
+        const attribution = batch.attribution.map((a) => a.row)
         const positions = batch.positions.map((p) => ({
           source: sourceName,
+          job,
           topic: p.topic,
           partition: p.partition,
           next_offset: p.nextOffset,
           restart_offset: p.restartOffset ?? p.nextOffset,
           max_event_time: timestampOrNull(p.maxEventTime ?? -Infinity),
-          watermark: timestampOrNull(batch.watermark),
-          updated_at: recordedAt
+          watermark: timestampOrNull(p.watermark),
+          updated_at: recordedAt,
+          task: p.task,
+          epoch: p.epoch
         }))
-        yield* sql.withTransaction(Effect.gen(function*() {
-          if (rows.attribution.length > 0) yield* sql.unsafe(UPSERT_ATTRIBUTION, [JSON.stringify(rows.attribution)])
-          if (rows.late.length > 0) yield* sql.unsafe(INSERT_LATE, [JSON.stringify(rows.late)])
-          if (errors.length > 0) yield* sql.unsafe(INSERT_ERRORS, [JSON.stringify(errors)])
-          if (positions.length > 0) yield* sql.unsafe(UPSERT_POSITIONS, [JSON.stringify(positions)])
-        })).pipe(
+
+        // The common case: four statements, no savepoints.
+        const fast = sql.withTransaction(Effect.gen(function*() {
+          yield* fenceCheck(batch.claims)
+          yield* run(UPSERT_ATTRIBUTION, attribution)
+          yield* run(INSERT_LATE, late)
+          yield* run(INSERT_ERRORS, errors)
+          yield* run(UPSERT_POSITIONS, positions)
+          return { refused: [] as Array<IngestErrorRow>, unstorable: 0 }
+        }))
+
+        // Something in the batch was refused: find it, record it as an ingest error, write the rest.
+        const careful = sql.withTransaction(Effect.gen(function*() {
+          yield* fenceCheck(batch.claims)
+          const refused: Array<IngestErrorRow> = []
+          const badRows = yield* isolate(UPSERT_ATTRIBUTION, attribution)
+          const byId = new Map(batch.attribution.map((a) => [a.row.checkout_id, a]))
+          for (const { row, error } of badRows) refused.push(refusedAsError(byId.get(row.checkout_id)!.origin, error, recordedAt))
+          const badLate = yield* isolate(INSERT_LATE, late)
+          const lateByKey = new Map(batch.late.map((l) => [`${l.row.topic}\u0000${l.row.event_id}`, l]))
+          for (const { row, error } of badLate) refused.push(refusedAsError(lateByKey.get(`${row.topic}\u0000${row.event_id}`)!.origin, error, recordedAt))
+          const unstorable = yield* isolate(INSERT_ERRORS, [...errors, ...refused])
+          for (const { row, error } of unstorable) {
+            yield* Effect.logError(`an ingest error could not be stored (${error}): ${row.input} ${row.source}/${row.partition}@${row.offset}`)
+          }
+          yield* run(UPSERT_POSITIONS, positions)
+          return { refused, unstorable: unstorable.length }
+        }))
+
+        const attempt = fast.pipe(
+          Effect.catchIf((e): e is SqlError => !(e instanceof Fenced) && isRefusal(e), (e) =>
+            Effect.logWarning(`sink: PostgreSQL refused part of a batch (${pgMessage(e)}); isolating the refused rows`).pipe(Effect.andThen(careful)))
+        )
+        return yield* attempt.pipe(
           // A transaction is all or nothing and every statement an idempotent upsert, so a
           // batch that failed on a lost connection or a deadlock is simply written again; while
           // PostgreSQL is away the sink waits here and backpressure pauses the reads.
-          Effect.tapError((e) => e.isRetryable ? Effect.logWarning(`sink: ${e.message}; retrying`) : Effect.void),
-          Effect.retry({ while: (e) => e.isRetryable, schedule: retrySchedule })
+          Effect.tapError((e) => !(e instanceof Fenced) && e.isRetryable ? Effect.logWarning(`sink: ${pgMessage(e)}; retrying`) : Effect.void),
+          Effect.retry({ while: (e) => !(e instanceof Fenced) && e.isRetryable, schedule: retrySchedule }),
+          Effect.map((r): WriteResult => ({ fenced: [], ...r })),
+          Effect.catch((e) =>
+            e instanceof Fenced
+              ? Effect.succeed<WriteResult>({ fenced: e.tasks, refused: [], unstorable: 0 })
+              : Effect.fail(new SinkError({ reason: e.isRetryable ? "Unavailable" : "Fatal", message: `PostgreSQL: ${pgMessage(e)}`, cause: e })))
         )
-        stats.count("checkouts_written", rows.attribution.length)
-        stats.count("late_clicks", rows.lateClicks)
-        stats.count("late_checkouts", rows.lateCheckouts)
-        stats.count("ingest_errors", errors.length)
-        stats.count("enrichment_misses", rows.enrichmentMisses)
-        for (const r of batch.rejected) stats.recentError({ topic: r.envelope.topic, partition: r.envelope.partition, offset: r.envelope.offset, error: r.error, at: now })
-        for (const l of rows.late) stats.recentLate({ topic: l.topic, id: l.event_id, eventTime: l.event_timestamp, at: now })
       })
 
     return { write } as const
   })
 
 export type PgSink = Effect.Success<ReturnType<typeof make>>
-export type { Sink }

@@ -1,19 +1,22 @@
 /**
- * Reads back the source positions that `PgSink` commits with the rows they cover: where each
- * partition resumes after a restart (`restartOffset`: re-read from here to rebuild keyed
- * state) and up to where its output is already written (`nextOffset`).
+ * Reads back the source positions that the sinks commit with the rows they cover, per job:
+ * up to where a job's output is written (`nextOffset`) and where a partition must be re-read
+ * from to rebuild that job's state (`restartOffset`). A partition resumes at the oldest
+ * restart offset of any job.
  */
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
 import type { CommittedPosition, PartitionRef } from "../engine/Source.ts"
 
-/** A committed position as stored (the engine's `CommittedPosition`). */
-export type StoredPosition = CommittedPosition
-
 const ms = (text: string | null): number => text === null ? -Infinity : text === "infinity" ? Infinity : Date.parse(text)
 
-/** Stored positions of `source` for `partitions` (all of the source's when omitted). */
-export const load = (source: string, partitions?: ReadonlyArray<PartitionRef>) =>
+const wantedBy = (partitions?: ReadonlyArray<PartitionRef>) => {
+  const wanted = partitions === undefined ? undefined : new Set(partitions.map((p) => `${p.topic}/${p.partition}`))
+  return (r: { topic: string; partition: number }) => wanted === undefined || wanted.has(`${r.topic}/${r.partition}`)
+}
+
+/** Stored positions of job `job` of `source` for `partitions` (all of them when omitted). */
+export const load = (source: string, job: string, partitions?: ReadonlyArray<PartitionRef>) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const rows = yield* sql<{
@@ -21,17 +24,31 @@ export const load = (source: string, partitions?: ReadonlyArray<PartitionRef>) =
       max_event_time: string | null; watermark: string | null
     }>`SELECT topic, "partition", next_offset::text, restart_offset::text,
               to_char(max_event_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS max_event_time,
-              to_char(watermark AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS watermark
-       FROM shop.source_positions WHERE source = ${source}`
-    const wanted = partitions === undefined ? undefined : new Set(partitions.map((p) => `${p.topic}/${p.partition}`))
-    return rows
-      .filter((r) => wanted === undefined || wanted.has(`${r.topic}/${r.partition}`))
-      .map((r): StoredPosition => ({
-        topic: r.topic,
-        partition: r.partition,
-        nextOffset: Number(r.next_offset),
-        restartOffset: Number(r.restart_offset),
-        maxEventTime: ms(r.max_event_time),
-        watermark: ms(r.watermark)
-      }))
+              CASE WHEN watermark = 'infinity' THEN 'infinity'
+                   ELSE to_char(watermark AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') END AS watermark
+       FROM shop.source_positions WHERE source = ${source} AND job = ${job}`
+    return rows.filter(wantedBy(partitions)).map((r): CommittedPosition => ({
+      topic: r.topic,
+      partition: r.partition,
+      nextOffset: Number(r.next_offset),
+      restartOffset: Number(r.restart_offset),
+      maxEventTime: ms(r.max_event_time),
+      watermark: ms(r.watermark)
+    }))
+  })
+
+/**
+ * Where each of `partitions` starts reading: the oldest restart offset over `jobs`. A partition
+ * that some job has no position for is left out (it starts at the earliest offset in the log,
+ * so that job sees everything).
+ */
+export const startOffsets = (source: string, jobs: ReadonlyArray<string>, partitions: ReadonlyArray<PartitionRef>) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const rows = yield* sql<{ topic: string; partition: number; restart_offset: string; jobs: number }>`
+      SELECT topic, "partition", min(restart_offset)::text AS restart_offset, count(DISTINCT job)::int AS jobs
+      FROM shop.source_positions WHERE source = ${source} AND job = ANY(${[...jobs]})
+      GROUP BY topic, "partition"`
+    return rows.filter(wantedBy(partitions)).filter((r) => r.jobs === jobs.length)
+      .map((r) => ({ topic: r.topic, partition: r.partition, offset: Number(r.restart_offset) }))
   })

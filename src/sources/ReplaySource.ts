@@ -6,6 +6,7 @@
  */
 import { Effect } from "effect"
 import * as fs from "node:fs/promises"
+import * as nodePath from "node:path"
 import type { BoundedSource, End, Envelope, Records } from "../engine/Source.ts"
 import { SourceError } from "./SourceError.ts"
 
@@ -97,6 +98,7 @@ export const make = (files: ReadonlyArray<ReplayFile>): Effect.Effect<BoundedSou
       _tag: "Bounded",
       name: "replay",
       partitions: files.map((f) => ({ topic: f.topic, partition: f.partition ?? 0 })),
+      origins: files.map((f) => `file:${nodePath.resolve(f.path)}`),
       pull
     }
   })

@@ -8,12 +8,13 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
 import { TestClock } from "effect/testing"
-import * as Attribution from "../../src/jobs/Attribution.ts"
 import type { AttributionInput, AttributionOutput } from "../../src/jobs/Attribution.ts"
 import * as Runner from "../../src/engine/Runner.ts"
+import type { Recall, SinkBatch } from "../../src/engine/Topology.ts"
 import type { CommittedPosition, PartitionRef } from "../../src/engine/Source.ts"
 import * as MemorySource from "../../src/sources/MemorySource.ts"
-import { A, checkoutJson, clickJson } from "../support/JobDriver.ts"
+import { checkoutJson, clickJson } from "../support/JobDriver.ts"
+import { attributionTopology } from "../support/MemoryTopology.ts"
 
 const T = Date.parse("2026-11-23T12:00:00Z")
 
@@ -22,7 +23,7 @@ class Tables {
   readonly rows = new Map<string, { click: string | null; late: boolean }>()
   readonly late = new Set<string>()
   readonly positions = new Map<string, CommittedPosition>()
-  write(batch: Runner.SinkBatch<AttributionOutput>) {
+  write(batch: SinkBatch<AttributionOutput>) {
     for (const o of batch.outputs) {
       if (o._tag === "LateBuild") { this.late.add(`clicks/${o.build.id}`); continue }
       const prev = this.rows.get(o.probe.id)
@@ -32,11 +33,11 @@ class Tables {
     for (const p of batch.positions) {
       this.positions.set(`${p.topic}/${p.partition}`, {
         topic: p.topic, partition: p.partition, nextOffset: p.nextOffset, restartOffset: p.restartOffset ?? p.nextOffset,
-        maxEventTime: p.maxEventTime ?? -Infinity, watermark: batch.watermark
+        maxEventTime: p.maxEventTime ?? -Infinity, watermark: p.watermark
       })
     }
   }
-  restore(): Runner.Restore<AttributionInput, never> {
+  restore(): Recall<AttributionInput, never> {
     return {
       positions: (refs: ReadonlyArray<PartitionRef>) =>
         Effect.succeed(refs.flatMap((r) => { const p = this.positions.get(`${r.topic}/${r.partition}`); return p ? [p] : [] })),
@@ -73,10 +74,8 @@ const runOnce = (tables: Tables, messages: ReturnType<typeof input>, stopAfter: 
     const memory = yield* MemorySource.make("memory")
     const fiber = yield* Effect.forkChild(Runner.run({
       source: memory.source,
-      job: Attribution.job({ topics: { clicks: "clicks", checkouts: "checkouts" }, windowMs: A, dedupRetentionMs: A }),
-      sink: { write: (b) => Effect.sync(() => tables.write(b)) },
-      options: { outOfOrdernessMs: 15_000, idleTimeoutMs: 30_000, flushIntervalMs: 0, flushRows: 7, tickMs: 1_000 },
-      ...(restore ? { restore: tables.restore() } : {})
+      topology: attributionTopology((b) => Effect.sync(() => tables.write(b)), restore ? tables.restore() : undefined),
+      options: { outOfOrdernessMs: 15_000, idleTimeoutMs: 30_000, flushIntervalMs: 0, flushRows: 7, tickMs: 1_000 }
     }), { startImmediately: true })
     const settle = Effect.gen(function*() { for (let i = 0; i < 30; i++) yield* Effect.yieldNow })
     yield* memory.send({ _tag: "Assigned", partitions: [{ topic: "clicks", partition: 0 }, { topic: "checkouts", partition: 0 }] })

@@ -6,9 +6,9 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import * as Runner from "../../src/engine/Runner.ts"
-import * as Attribution from "../../src/jobs/Attribution.ts"
 import * as MemorySource from "../../src/sources/MemorySource.ts"
-import { A, clickJson } from "../support/JobDriver.ts"
+import { clickJson } from "../support/JobDriver.ts"
+import { attributionTopology } from "../support/MemoryTopology.ts"
 
 class Broken extends Error {}
 
@@ -19,10 +19,10 @@ describe("sink failure", () => {
       let writes = 0
       const fiber = yield* Effect.forkChild(Runner.run({
         source: memory.source,
-        job: Attribution.job({ topics: { clicks: "clicks", checkouts: "checkouts" }, windowMs: A, dedupRetentionMs: A }),
-        sink: { write: () => Effect.suspend(() => { writes++; return Effect.fail(new Broken("disk on fire")) }) },
+        topology: attributionTopology(() => Effect.suspend(() => { writes++; return Effect.fail(new Broken("disk on fire")) })),
         options: { flushIntervalMs: 0, sinkQueueCapacity: 1, tickMs: 1_000 }
       }), { startImmediately: true })
+      yield* memory.send({ _tag: "Assigned", partitions: [{ topic: "clicks", partition: 0 }] })
       for (let i = 0; i < 50; i++) {
         yield* memory.send({ _tag: "Records", topic: "clicks", partition: 0, records: [{ topic: "clicks", partition: 0, offset: i, key: null, value: clickJson(`c${i}`, "u1", 1_000_000 + i) }], backlog: true })
         yield* Effect.yieldNow

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Metric } from "effect"
-import { RunnerStats } from "../../src/engine/RunnerStats.ts"
+import { EngineStats } from "../../src/engine/EngineStats.ts"
 import * as Metrics from "../../src/http/Metrics.ts"
 import { checkExposition, parseFamilies, promtool, valueOf } from "./PromText.ts"
 
@@ -22,20 +22,24 @@ const records = (topic: string, partition: number, from: number, n: number) => (
 })
 
 const statsWithTraffic = () => {
-  const stats = new RunnerStats()
-  stats.partition("clicks/0", { topic: "clicks", partition: 0 })
-  stats.partition("checkouts/0", { topic: "checkouts", partition: 0 })
-  stats.recordRead({ topic: "clicks", partition: 0 }, records("clicks", 0, 0, 100), T0)
-  stats.recordRead({ topic: "checkouts", partition: 0 }, records("checkouts", 0, 0, 7), T0)
-  stats.count("ingest_errors", 2)
-  stats.count("late_clicks", 3)
-  stats.count("checkouts_written", 5)
-  stats.recordWatermark(T0 - 4_000)
-  stats.recordSinkWrite(10, 10, T0 - 500)
-  stats.recordSinkWrite(20, 20, T0 - 400)
-  stats.recordSinkWrite(30, 30, T0 - 300)
+  const stats = new EngineStats()
+  stats.partition({ topic: "clicks", partition: 0 })
+  stats.partition({ topic: "checkouts", partition: 0 })
+  stats.recordRead(records("clicks", 0, 0, 100), T0)
+  stats.recordRead(records("checkouts", 0, 0, 7), T0)
+  stats.job("attribution").count("ingest_errors", 2)
+  stats.job("attribution").count("late_clicks", 3)
+  stats.job("attribution").count("checkouts_written", 5)
+  setWatermark(stats, T0 - 4_000)
+  stats.job("attribution").recordSinkWrite(10, 10, T0 - 500)
+  stats.job("attribution").recordSinkWrite(20, 20, T0 - 400)
+  stats.job("attribution").recordSinkWrite(30, 30, T0 - 300)
   return stats
 }
+
+/** The process watermark is its tasks': one task at `watermark`. */
+const setWatermark = (stats: EngineStats, watermark: number) =>
+  stats.attach(() => [{ id: 0, epoch: 1, watermark, partitions: [], isIdle: () => false, state: () => ({ keys: 0, held: 0, pending: 0, timers: 0 }) }], ["attribution"])
 
 /** Each test gets its own registry, as a fresh process would. */
 const scrape = (scraper: Metrics.Scraper, now: number) => scraper.format(now)
@@ -86,11 +90,11 @@ describe("Metrics", () => {
       const scraper = Metrics.make(stats, probe)
       yield* scrape(scraper, T0)
       yield* scrape(scraper, T0 + 1_000) // nothing new
-      stats.recordRead({ topic: "clicks", partition: 0 }, records("clicks", 0, 100, 50), T0 + 1_500)
-      stats.count("ingest_errors", 1)
-      stats.count("rollups_written", 4) // a counter the scraper has no name for
-      stats.recordSinkWrite(5, 40, T0 + 1_800)
-      stats.recordWatermark(T0 + 1_000)
+      stats.recordRead(records("clicks", 0, 100, 50), T0 + 1_500)
+      stats.job("attribution").count("ingest_errors", 1)
+      stats.job("attribution").count("rollups_written", 4) // a counter the scraper has no name for
+      stats.job("attribution").recordSinkWrite(5, 40, T0 + 1_800)
+      setWatermark(stats, T0 + 1_000)
       const e = checkExposition(yield* scrape(scraper, T0 + 2_000))
       assert.deepStrictEqual(e.problems, [])
       assert.strictEqual(valueOf(e, "insights_events_in_total", { topic: "clicks" }), 150)
@@ -103,15 +107,15 @@ describe("Metrics", () => {
       assert.strictEqual(valueOf(e, "insights_watermark_timestamp_seconds"), (T0 + 1_000) / 1000)
     })))
 
-  it.effect("observes at most the 100 latencies RunnerStats keeps; the batch counter stays exact", () =>
+  it.effect("observes at most the 100 latencies EngineStats keeps; the batch counter stays exact", () =>
     isolated(Effect.gen(function*() {
-      const stats = new RunnerStats()
+      const stats = new EngineStats()
       const scraper = Metrics.make(stats, probe)
       const empty = checkExposition(yield* scrape(scraper, T0))
       assert.deepStrictEqual(empty.problems, [])
       assert.strictEqual(valueOf(empty, "insights_sink_batch_duration_seconds_count"), 0) // the family exists before the first batch
       assert.isUndefined(valueOf(empty, "insights_watermark_delay_seconds")) // no watermark yet: no made-up delay
-      for (let i = 0; i < 150; i++) stats.recordSinkWrite(1, 2, T0 + i)
+      for (let i = 0; i < 150; i++) stats.job("attribution").recordSinkWrite(1, 2, T0 + i)
       const e = checkExposition(yield* scrape(scraper, T0 + 1_000))
       assert.strictEqual(valueOf(e, "insights_sink_batches_total"), 150)
       assert.strictEqual(valueOf(e, "insights_sink_batch_duration_seconds_count"), 100)
@@ -121,10 +125,10 @@ describe("Metrics", () => {
 
   it.effect("escapes label values that are not plain words", () =>
     isolated(Effect.gen(function*() {
-      const stats = new RunnerStats()
+      const stats = new EngineStats()
       const topic = "odd \"topic\"\\with\nnewline"
-      stats.partition(`${topic}/0`, { topic, partition: 0 })
-      stats.recordRead({ topic, partition: 0 }, records(topic, 0, 0, 3), T0)
+      stats.partition({ topic, partition: 0 })
+      stats.recordRead(records(topic, 0, 0, 3), T0)
       const text = yield* scrape(Metrics.make(stats, probe), T0)
       const e = checkExposition(text)
       assert.deepStrictEqual(e.problems, [])

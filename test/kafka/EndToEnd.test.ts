@@ -79,9 +79,13 @@ describe.skipIf(brokers === undefined || !pgOk)("Kafka → daemon → PostgreSQL
     // kcat, default (CRC32) partitioner, keyed: a click and its checkout
     await kcatProduce(brokers!, clicks, [`kcat-user\t${JSON.stringify({ click_id: "kcat-c1", user_id: "ext-user-1", product_id: "5001", source: "Gmail", click_timestamp: iso(now) })}`], true)
     await kcatProduce(brokers!, checkouts, [`kcat-user\t${JSON.stringify({ ...someCheckout, checkout_id: "kcat-k1", user_id: "ext-user-1", product_id: "5001", checkout_timestamp: iso(now + 5) })}`], true)
-    // the Flink version's Python generator: no key at all, integer ids, naive timestamps, no product_id / event_type
-    await kcatProduce(brokers!, clicks, [JSON.stringify({ click_id: 770001, user_id: 99000002, source: "Tiktok", user_agent: "ua", ip_address: "10.0.0.1", click_timestamp: naive(now + 1) })], false)
-    await kcatProduce(brokers!, checkouts, [JSON.stringify({ ...someCheckout, checkout_id: 770002, user_id: 99000002, product_id: 5002, checkout_timestamp: naive(now + 6) })], false)
+    // the Flink version's Python generator: no key at all, integer ids, naive timestamps, no product_id / event_type;
+    // on one partition number they join (the engine keys by the user_id they name) ...
+    await kcatProduce(brokers!, clicks, [JSON.stringify({ click_id: 770001, user_id: 99000002, source: "Tiktok", user_agent: "ua", ip_address: "10.0.0.1", click_timestamp: naive(now + 1) })], false, 2)
+    await kcatProduce(brokers!, checkouts, [JSON.stringify({ ...someCheckout, checkout_id: 770002, user_id: 99000002, product_id: 5002, checkout_timestamp: naive(now + 6) })], false, 2)
+    // ... on two partition numbers they are in two tasks and cannot (SPEC §1: producers key by user_id)
+    await kcatProduce(brokers!, clicks, [JSON.stringify({ click_id: 770003, user_id: 99000003, source: "Tiktok", click_timestamp: naive(now + 1) })], false, 0)
+    await kcatProduce(brokers!, checkouts, [JSON.stringify({ ...someCheckout, checkout_id: 770004, user_id: 99000003, product_id: 5002, checkout_timestamp: naive(now + 6) })], false, 1)
     // an unexpected key: the engine keys by the decoded user_id
     await produce(brokers!, checkouts, [{ key: "someone-else", value: JSON.stringify({ ...someCheckout, checkout_id: "odd-key-k1", checkout_timestamp: iso(now + 7) }) }])
     // garbage, and a tombstone, in the middle of a partition that also has good data
@@ -92,6 +96,7 @@ describe.skipIf(brokers === undefined || !pgOk)("Kafka → daemon → PostgreSQL
     const e = await expectations()
     expect(e.expected.get("kcat-k1")).toBe("kcat-c1")
     expect(e.expected.get("770002")).toBe("770001")
+    expect(e.expected.get("770004")).toBe(null)
     expect(e.bad).toBe(garbage.length + 1)
 
     daemon = await startDaemon(daemonEnv())

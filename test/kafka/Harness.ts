@@ -114,9 +114,11 @@ export const readTopic = async (brokers: string, topic: string): Promise<Array<T
 }
 
 /** Produces lines with kcat's own (default) partitioner: `key<TAB>value` lines, or bare values without a key. */
-export const kcatProduce = async (brokers: string, topic: string, lines: ReadonlyArray<string>, keyed: boolean): Promise<void> => {
+/** Produces `lines` with kcat: its own partitioner, or partition `partition` when given. */
+export const kcatProduce = async (brokers: string, topic: string, lines: ReadonlyArray<string>, keyed: boolean, partition?: number): Promise<void> => {
   await new Promise<void>((resolve, reject) => {
-    const child = spawn("kcat", ["-P", "-b", brokers.split(",")[0]!, "-t", topic, ...(keyed ? ["-K", "\t"] : [])], { stdio: ["pipe", "ignore", "pipe"] })
+    const args = ["-P", "-b", brokers.split(",")[0]!, "-t", topic, ...(keyed ? ["-K", "\t"] : []), ...(partition === undefined ? [] : ["-p", String(partition)])]
+    const child = spawn("kcat", args, { stdio: ["pipe", "ignore", "pipe"] })
     let err = ""
     child.stderr.on("data", (d) => { err += d })
     child.once("exit", (code) => code === 0 ? resolve() : reject(new Error(`kcat exited ${code}: ${err}`)))
@@ -126,8 +128,9 @@ export const kcatProduce = async (brokers: string, topic: string, lines: Readonl
 
 // ---- the oracle: SPEC §3 from the messages, written from the SPEC, not from the engine
 
-export interface Click { readonly id: string; readonly user: string; readonly product: string | null; readonly ts: number }
-export interface Checkout { readonly id: string; readonly user: string; readonly product: string; readonly ts: number }
+/** `partition`: events join only within one partition number (a task), keyed by the user they name. */
+export interface Click { readonly id: string; readonly user: string; readonly product: string | null; readonly ts: number; readonly partition: number }
+export interface Checkout { readonly id: string; readonly user: string; readonly product: string; readonly ts: number; readonly partition: number }
 
 const A = 3_600_000
 
@@ -151,7 +154,7 @@ export const clicksOf = (messages: ReadonlyArray<TopicMessage>): Array<Click> =>
     const v = parse(m.value)
     const cid = id(v?.["click_id"]), user = id(v?.["user_id"]), ts = time(v?.["click_timestamp"])
     if (v === undefined || cid === undefined || user === undefined || Number.isNaN(ts)) return []
-    return [{ id: cid, user, product: id(v["product_id"]) ?? null, ts }]
+    return [{ id: cid, user, product: id(v["product_id"]) ?? null, ts, partition: m.partition }]
   })
 
 export const checkoutsOf = (messages: ReadonlyArray<TopicMessage>): Array<Checkout> =>
@@ -159,21 +162,26 @@ export const checkoutsOf = (messages: ReadonlyArray<TopicMessage>): Array<Checko
     const v = parse(m.value)
     const kid = id(v?.["checkout_id"]), user = id(v?.["user_id"]), product = id(v?.["product_id"]), ts = time(v?.["checkout_timestamp"])
     if (v === undefined || kid === undefined || user === undefined || product === undefined || Number.isNaN(ts)) return []
-    return [{ id: kid, user, product, ts }]
+    return [{ id: kid, user, product, ts, partition: m.partition }]
   })
 
-/** checkout id → attributed click id (null: unattributed), for in-order data (nothing late). */
+/**
+ * checkout id → attributed click id (null: unattributed), for in-order data (nothing late).
+ * A click and a checkout meet only on the same partition number (SPEC §1: producers key by
+ * user, so a user's events share one; the engine's task n reads partition n of both topics).
+ */
 export const attribution = (clicks: ReadonlyArray<Click>, checkouts: ReadonlyArray<Checkout>): Map<string, string | null> => {
   const byUser = new Map<string, Array<Click>>()
   for (const c of clicks) {
-    let list = byUser.get(c.user)
-    if (list === undefined) byUser.set(c.user, list = [])
+    const key = `${c.partition}/${c.user}`
+    let list = byUser.get(key)
+    if (list === undefined) byUser.set(key, list = [])
     list.push(c)
   }
   const out = new Map<string, string | null>()
   for (const k of checkouts) {
     let best: Click | undefined
-    for (const c of byUser.get(k.user) ?? []) {
+    for (const c of byUser.get(`${k.partition}/${k.user}`) ?? []) {
       if (!(c.product === null || c.product === k.product) || c.ts < k.ts - A || c.ts > k.ts) continue
       if (best === undefined || c.ts < best.ts || (c.ts === best.ts && c.id < best.id)) best = c
     }

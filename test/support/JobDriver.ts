@@ -5,11 +5,12 @@
  */
 import { Effect, Fiber } from "effect"
 import { TestClock } from "effect/testing"
-import * as Attribution from "../../src/jobs/Attribution.ts"
 import type { AttributionOutput } from "../../src/jobs/Attribution.ts"
+import { EngineStats } from "../../src/engine/EngineStats.ts"
 import * as Runner from "../../src/engine/Runner.ts"
-import { RunnerStats } from "../../src/engine/RunnerStats.ts"
+import type { SinkBatch } from "../../src/engine/Topology.ts"
 import * as MemorySource from "../../src/sources/MemorySource.ts"
+import { attributionTopology } from "./MemoryTopology.ts"
 
 export const W = 15_000
 export const I = 30_000
@@ -32,13 +33,12 @@ export const checkoutJson = (id: string, user: string, ts: number, product = "p1
 export const makeDriver = (options: { readonly partitions?: ReadonlyArray<readonly [string, number]>; readonly align?: boolean } = {}) =>
   Effect.gen(function*() {
     const memory = yield* MemorySource.make()
-    const batches: Array<Runner.SinkBatch<AttributionOutput>> = []
-    const stats = new RunnerStats()
+    const batches: Array<SinkBatch<AttributionOutput>> = []
+    const stats = new EngineStats()
     const offsets = new Map<string, number>()
     const fiber = yield* Effect.forkChild(Runner.run({
       source: memory.source,
-      job: Attribution.job({ topics: { clicks: "clicks", checkouts: "checkouts" }, windowMs: A, dedupRetentionMs: A }),
-      sink: { write: (batch) => Effect.sync(() => { batches.push(batch) }) },
+      topology: attributionTopology((batch) => Effect.sync(() => { batches.push(batch) })),
       options: { outOfOrdernessMs: W, idleTimeoutMs: I, flushIntervalMs: 0, tickMs: 1_000, ...(options.align ? {} : { alignmentBufferLimit: 0 }) },
       stats
     }), { startImmediately: true })
