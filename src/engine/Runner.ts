@@ -108,10 +108,18 @@ export const run = <Ev, ESource, ESink>(args: {
     // is gone (revoked, fenced) is not written. A sink that fails for good fails the job.
     const sinkFailed = yield* Deferred.make<never, ESink>()
     const queues = yield* Effect.forEach(jobs, () => Queue.bounded<ReadonlyArray<Part<Ev>>, Cause.Done>(opts.sinkQueueCapacity))
-    const write = (j: number, parts: ReadonlyArray<Part<Ev>>) =>
+    const write = (j: number, parts: ReadonlyArray<Part<Ev>>): Effect.Effect<void, ESink> =>
       Effect.gen(function*() {
         const live = parts.filter((p) => tasks.get(p.task.id) === p.task && !fenced.has(p.task.id))
         if (live.length === 0) return
+        const result = yield* writeLive(j, live)
+        if (result.fenced.length === 0) return
+        // a fenced batch wrote nothing: the other tasks' parts are written again without it
+        for (const t of result.fenced) fenced.add(t)
+        yield* write(j, live)
+      })
+    const writeLive = (j: number, live: ReadonlyArray<Part<Ev>>) =>
+      Effect.gen(function*() {
         const claims: Array<TaskClaim> = []
         const batch = {
           job: jobs[j]!.name,
@@ -127,10 +135,8 @@ export const run = <Ev, ESource, ESink>(args: {
           for (const pos of p.output.positions) batch.positions.push(pos)
         }
         const result = yield* jobs[j]!.sink.write(batch)
-        for (const t of result.fenced) fenced.add(t)
-        if (j === 0 && source._tag === "Unbounded") {
-          yield* source.commit(batch.positions.filter((p) => !result.fenced.includes(p.task)))
-        }
+        if (result.fenced.length === 0 && j === 0 && source._tag === "Unbounded") yield* source.commit(batch.positions)
+        return result
       })
     const sinkFibers = yield* Effect.forEach(queues, (queue, j) =>
       Effect.forkScoped(Stream.fromQueue(queue).pipe(
