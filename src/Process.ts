@@ -1,10 +1,12 @@
 /**
  * How our programs end: Effect's `runMain` (signals interrupt the main fiber, every
  * finalizer runs), with SIGINT/SIGTERM counted as a clean stop (exit 0, SPEC §8), a usage
- * error as exit 2, and any other failure as exit 1 with its message on one line.
+ * error or a refused setting as exit 2, and any other failure as exit 1 with its message on
+ * one line.
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { Cause, Effect, Exit } from "effect"
+import { Cause, Config, Effect, Exit } from "effect"
+import { describeConfigError } from "./config.ts"
 
 /** Wrong usage: printed as one line, exit code 2. */
 export class UsageError extends Error {
@@ -20,6 +22,10 @@ export const runMain = <A, E>(program: Effect.Effect<A, E>, name = "insights"): 
     teardown: (exit, onExit) => {
       if (Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause)) return onExit(0)
       const error = Cause.squash(exit.cause)
+      if (error instanceof Config.ConfigError) {
+        process.stderr.write(`${name}: ${describeConfigError(error)}\n`)
+        return onExit(2)
+      }
       process.stderr.write(`${name}: ${describeError(error)}\n`)
       onExit(error instanceof UsageError ? 2 : 1)
     }
