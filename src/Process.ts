@@ -13,8 +13,11 @@ export class UsageError extends Error {
   override readonly name = "UsageError"
 }
 
-export const describeError = (e: unknown): string =>
+const message = (e: unknown): string =>
   e instanceof Error ? e.message : typeof e === "object" && e !== null && "message" in e ? String((e as { message: unknown }).message) : String(e)
+
+/** An error's message on one line. */
+export const describeError = (e: unknown): string => message(e).replace(/\s*\n\s*/g, " ").trim()
 
 export const runMain = <A, E>(program: Effect.Effect<A, E>, name = "insights"): void =>
   NodeRuntime.runMain(program, {

@@ -89,10 +89,13 @@ const ms = (name: string, fallback: number, min: 0 | 1) => number(name, fallback
 const count = (name: string, fallback: number, max?: number) =>
   number(name, fallback, max === undefined ? { integer: true, min: 1 } : { integer: true, min: 1, max })
 
+/** where the embedded PostgreSQL keeps its data unless EMBEDDED_PG_DIR says otherwise */
+export const DEFAULT_EMBEDDED_PG_DIR = ".data/postgres"
+
 export const EngineConfig = Config.all({
   /** PostgreSQL; absent: an embedded server under `.data/` */
   databaseUrl: Config.option(Config.String("DATABASE_URL")),
-  embeddedPgDir: Config.String("EMBEDDED_PG_DIR").pipe(Config.withDefault(".data/postgres")),
+  embeddedPgDir: Config.String("EMBEDDED_PG_DIR").pipe(Config.withDefault(DEFAULT_EMBEDDED_PG_DIR)),
   embeddedPgPort: port("EMBEDDED_PG_PORT", 54329),
   httpPort: port("HTTP_PORT", 8081),
   kafkaBrokers: Config.option(Config.String("KAFKA_BROKERS")),
