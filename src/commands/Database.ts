@@ -3,7 +3,7 @@
  * set-up, migrated before first use.
  */
 import { Effect, Layer, Option } from "effect"
-import type { EngineConfig } from "../config.ts"
+import { DEFAULT_EMBEDDED_PG_DIR, type EngineConfig } from "../config.ts"
 import * as Database from "../sinks/Database.ts"
 import * as EmbeddedPostgres from "../sinks/EmbeddedPostgres.ts"
 
@@ -11,7 +11,12 @@ import * as EmbeddedPostgres from "../sinks/EmbeddedPostgres.ts"
 export const resolveUrl = (config: EngineConfig) =>
   Option.match(config.databaseUrl, {
     onSome: (url) => Effect.succeed(url),
-    onNone: () => EmbeddedPostgres.start(config.embeddedPgDir, config.embeddedPgPort)
+    onNone: () =>
+      EmbeddedPostgres.start({
+        dataDir: config.embeddedPgDir,
+        port: config.embeddedPgPort,
+        dataDirIsDefault: config.embeddedPgDir === DEFAULT_EMBEDDED_PG_DIR
+      })
   })
 
 /** The migrated database as a layer; the embedded server, if any, lives as long as the layer. */

@@ -2,9 +2,17 @@
  * The users and products dimensions, cached in memory for the lookup join (SPEC §4) and
  * refreshed from PostgreSQL in the background, so rows changed while the engine runs (a
  * `load-dims`, a manual UPDATE) are used within `refreshMs`. Lookups are synchronous map reads
- * on the hot path; only changed rows (by `updated_at`) travel on a refresh.
+ * on the hot path; only changed rows travel on a refresh.
+ *
+ * "Changed" is decided by PostgreSQL's snapshots, not by time: each row carries the id of
+ * the transaction that last wrote it (`change_xid`, set by a trigger, migrations/0004), and a
+ * refresh reads, in one statement, the rows whose writer was not yet visible in the previous
+ * refresh's snapshot, together with the statement's own snapshot for the next time. A
+ * transaction that started before a refresh and commits after it is invisible to that
+ * refresh and so picked up by the next one (a timestamp, the transaction's `now()`, would
+ * be older than the refresh and be missed forever). Deleted rows stay cached.
  */
-import { Context, Effect, Layer, Schedule } from "effect"
+import { Context, Effect, Layer, Schedule, Semaphore } from "effect"
 import { SqlClient } from "effect/sql"
 import type { SqlError } from "effect/sql/SqlError"
 
@@ -31,31 +39,46 @@ export class Dimensions extends Context.Service<Dimensions, {
   readonly size: () => { readonly users: number; readonly products: number }
 }>()("insights/jobs/Dimensions") {}
 
+/**
+ * The rows of `shop.<table>` whose last write is not visible in snapshot `since` (all rows
+ * when undefined), and the statement's snapshot: the snapshot comes on every row, and on a
+ * row of NULL columns when nothing changed. `change_xid >= pg_snapshot_xmin(since)` is
+ * implied by the visibility test and lets the index on `change_xid` find the rows.
+ */
+export const changedRowsStatement = (table: "users" | "products", columns: string, since: string | undefined): string => `
+  SELECT s.snapshot, ${columns}
+  FROM (SELECT pg_current_snapshot()::text AS snapshot) s
+  LEFT JOIN shop.${table} t ON ${since === undefined ? "TRUE" :
+    "t.change_xid >= pg_snapshot_xmin($1::pg_snapshot) AND NOT pg_visible_in_snapshot(t.change_xid, $1::pg_snapshot)"}`
+
+type Row<A> = { readonly [K in keyof A]: A[K] | null } & { readonly snapshot: string }
+
 export const make = (refreshMs: number) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const users = new Map<string, UserDim>()
     const products = new Map<string, ProductDim>()
-    let usersSince = "-infinity"
-    let productsSince = "-infinity"
+    /** the snapshot each table was last read in; undefined: never read */
+    let usersSince: string | undefined
+    let productsSince: string | undefined
+    const changed = <A>(table: "users" | "products", columns: string, since: string | undefined) =>
+      sql.unsafe<Row<A>>(changedRowsStatement(table, columns, since), since === undefined ? [] : [since])
 
-    const refresh = Effect.gen(function*() {
-      const u = yield* sql<UserDim & { updated_at: string }>`
-        SELECT user_id, gender, updated_at::text AS updated_at FROM shop.users WHERE updated_at > ${usersSince}::timestamptz`
+    // one refresh at a time: each leaves the cache as of its snapshot, and the next starts from it
+    const lock = yield* Semaphore.make(1)
+    const refresh = lock.withPermits(1)(Effect.gen(function*() {
+      const u = yield* changed<UserDim>("users", "t.user_id, t.gender", usersSince)
       for (const row of u) {
-        users.set(row.user_id, { user_id: row.user_id, gender: row.gender })
-        if (row.updated_at > usersSince || usersSince === "-infinity") usersSince = row.updated_at
+        if (row.user_id !== null) users.set(row.user_id, { user_id: row.user_id, gender: row.gender })
       }
-      const p = yield* sql<ProductDim & { updated_at: string }>`
-        SELECT product_id, name, category, brand, price::text AS price, commission_rate::text AS commission_rate,
-               updated_at::text AS updated_at
-        FROM shop.products WHERE updated_at > ${productsSince}::timestamptz`
-      for (const row of p) {
-        const { updated_at, ...dim } = row
-        products.set(row.product_id, dim)
-        if (updated_at > productsSince || productsSince === "-infinity") productsSince = updated_at
+      usersSince = u[0]?.snapshot ?? usersSince
+      const p = yield* changed<ProductDim>("products",
+        "t.product_id, t.name, t.category, t.brand, t.price::text AS price, t.commission_rate::text AS commission_rate", productsSince)
+      for (const { snapshot: _, ...row } of p) {
+        if (row.product_id !== null) products.set(row.product_id, { ...row, product_id: row.product_id })
       }
-    })
+      productsSince = p[0]?.snapshot ?? productsSince
+    }))
 
     yield* refresh
     yield* Effect.forkScoped(
