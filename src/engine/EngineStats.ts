@@ -140,7 +140,7 @@ export class EngineStats {
     return [...this.tasks()].sort((a, b) => a.id - b.id)
   }
 
-  /** Partitions with their watermark view at processing time `now`. */
+  /** Partitions with their watermark view at processing time `now`, by partition number then topic. */
   partitionViews(now: number): Array<PartitionView> {
     const tracked = new Map<string, { task: TaskView; watermark: PartitionState }>()
     for (const t of this.tasks()) for (const p of t.partitions) tracked.set(p.id, { task: t, watermark: p.watermark })
@@ -155,7 +155,8 @@ export class EngineStats {
         lag: p.highWatermark === undefined ? undefined : Math.max(0, p.highWatermark - p.readOffset)
       })
     }
-    return views.sort((a, b) => a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition)
+    // by task (partition number), then topic: a task's partitions side by side
+    return views.sort((a, b) => a.partition - b.partition || (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0))
   }
 
   /** Keyed state of job `name` (the first job's by default), summed over tasks. */

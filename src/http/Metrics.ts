@@ -28,6 +28,9 @@ const jobCounter = (name: string) =>
 const watermarkDelay = Metric.gauge("insights_watermark_delay_seconds", { description: "Processing time minus the engine's event-time watermark." })
 const watermarkTime = Metric.gauge("insights_watermark_timestamp_seconds", { description: "The engine's event-time watermark, Unix seconds." })
 
+const taskWatermark = Metric.gauge("insights_task_watermark_timestamp_seconds", { description: "Each owned task's event-time watermark (task n reads partition n of every topic), Unix seconds." })
+const taskEpoch = Metric.gauge("insights_task_epoch", { description: "The epoch under which this process owns each task (bumped by every claim)." })
+
 const partitionLag = Metric.gauge("insights_partition_lag_messages", { description: "Messages between a partition's end and the next offset to read." })
 const partitionPosition = Metric.gauge("insights_partition_position", { description: "Next offset to read, per source partition." })
 const partitionIdle = Metric.gauge("insights_partition_idle", { description: "1 when the partition is idle (excluded from the watermark), else 0." })
@@ -110,6 +113,12 @@ export const make = (stats: EngineStats, probe: ProcessProbe) => {
     if (Number.isFinite(watermark)) {
       watermarkDelay.updateUnsafe((now - watermark) / 1000, context)
       watermarkTime.updateUnsafe(watermark / 1000, context)
+    }
+
+    for (const t of stats.taskViews()) {
+      const attributes = { task: String(t.id) }
+      if (Number.isFinite(t.watermark)) Metric.withAttributes(taskWatermark, attributes).updateUnsafe(t.watermark / 1000, context)
+      Metric.withAttributes(taskEpoch, attributes).updateUnsafe(t.epoch, context)
     }
 
     for (const p of stats.partitionViews(now)) {

@@ -138,8 +138,8 @@ const body = `
   <section class="section">
     <h2>Source partitions</h2>
     <table>
-      <thead><tr><th class="l">Topic / partition</th><th>Position</th><th>End</th><th>Lag</th><th>Events/s</th><th>Events</th><th>Latest event time</th><th>Last read</th><th>State</th></tr></thead>
-      <tbody id="partitions"><tr><td class="l empty" colspan="9">no partitions assigned yet</td></tr></tbody>
+      <thead><tr><th class="l">Task (epoch)</th><th>Task watermark</th><th class="l">Topic / partition</th><th>Position</th><th>End</th><th>Lag</th><th>Events/s</th><th>Events</th><th>Latest event time</th><th>Last read</th><th>State</th></tr></thead>
+      <tbody id="partitions"><tr><td class="l empty" colspan="11">no partitions assigned yet</td></tr></tbody>
     </table>
   </section>
   <div class="cols">
@@ -310,11 +310,16 @@ const script = `
         return "<dt>" + esc(j.name) + "</dt><dd>" + esc(j.lastRunAt ? "ran " + ago(j.lastRunAt, nowMs) : "not run yet") + "</dd>";
       }).join("") + "</dl>";
 
-    // partitions
+    // partitions, with the task that owns them (task n: partition n of every topic)
+    var tasks = {};
+    (s.tasks || []).forEach(function (t) { tasks[t.id] = t; });
     var rows = s.partitions.map(function (p) {
       var id = p.topic + "/" + p.partition;
       var r = rateOver(function (e) { return e.parts[id]; });
-      return '<tr><td class="l">' + esc(p.topic) + " / " + p.partition + "</td>" +
+      var t = p.task === null ? undefined : tasks[p.task];
+      return '<tr><td class="l">' + (t ? esc(String(t.id)) + " (" + esc(String(t.epoch)) + ")" : "–") + "</td>" +
+        '<td title="' + esc(t && t.watermark || "") + '">' + (t ? clock(t.watermark, nowMs) : "–") + "</td>" +
+        '<td class="l">' + esc(p.topic) + " / " + p.partition + "</td>" +
         "<td>" + count(p.position) + "</td>" +
         "<td>" + (p.highWatermark === null ? "–" : count(p.highWatermark)) + "</td>" +
         '<td class="' + (p.lag > 1000 ? "warn" : "") + '">' + (p.lag === null ? "–" : count(p.lag)) + "</td>" +
@@ -324,7 +329,7 @@ const script = `
         "<td>" + ago(p.lastReadAt, nowMs) + "</td>" +
         '<td><span class="badge ' + (p.idle ? "idle" : "active") + '">' + (p.idle ? "idle" : "active") + "</span></td></tr>";
     });
-    $("partitions").innerHTML = rows.length ? rows.join("") : '<tr><td class="l empty" colspan="9">no partitions assigned yet</td></tr>';
+    $("partitions").innerHTML = rows.length ? rows.join("") : '<tr><td class="l empty" colspan="11">no partitions assigned yet</td></tr>';
 
     // recent errors and late events, newest first
     var errs = s.recentErrors.slice(-6).reverse();
