@@ -180,11 +180,11 @@ export const run = <Ev, ESource, ESink>(args: {
       for (const task of tasks.values()) {
         task.release(now)
         for (let j = 0; j < jobs.length; j++) {
-          const recall = jobs[j]!.recall
+          const recall = jobs[j]!.recall?.recall
           if (recall === undefined) continue
           const replayed = task.takeReplayed(j)
           if (replayed.length === 0) continue
-          const recalled = yield* recall.recall(replayed.map((r) => r.input))
+          const recalled = yield* recall(replayed.map((r) => r.input))
           task.applyRecalled(j, replayed, recalled)
         }
         task.advance(now)
@@ -251,6 +251,7 @@ export const run = <Ev, ESource, ESink>(args: {
       yield* flush(yield* Clock.currentTimeMillis)
       for (const q of queues) yield* Queue.end(q)
       yield* Effect.raceFirst(Effect.forEach(sinkFibers, Fiber.join, { discard: true }), Deferred.await(sinkFailed))
+      for (const job of jobs) if (job.sink.close !== undefined) yield* job.sink.close
     })
 
     if (source._tag === "Bounded") {

@@ -51,6 +51,8 @@ export interface Lane {
   dirty: boolean
   /** per job: offsets below this were processed before a restart and are re-read only to rebuild state */
   readonly committedNext: Array<number>
+  /** per job: the restart offset committed before a restart (undefined: none, reading starts at the log's start) */
+  readonly committedRestart: Array<number | undefined>
   readonly blocks: OffsetBlocks
   /** has delivered any message */
   delivered: boolean
@@ -63,6 +65,16 @@ export interface TaskOutput<O> {
   readonly positions: Array<TaskPosition>
 }
 
+/** Where reading of `lane` started after a restart: the oldest committed restart offset (0 when a job has none). */
+const seekFrom = (lane: Lane): number => {
+  let from = Infinity
+  for (const r of lane.committedRestart) {
+    if (r === undefined) return 0
+    if (r < from) from = r
+  }
+  return from === Infinity ? 0 : from
+}
+
 export class Task<Ev> {
   readonly tracker: WatermarkTracker
   private readonly aligner: InputAligner<Item<Ev>>
@@ -73,6 +85,8 @@ export class Task<Ev> {
   private rejected: Array<Rejected> = []
   private inputs: Array<Array<KeyedInput<unknown>>>
   private replayed: Array<Array<KeyedInput<unknown>>>
+  /** per job: whether inputs re-read before its committed position rebuild its state */
+  private readonly rebuilds: Array<boolean>
   /** the watermark the key groups were last advanced to */
   private advancedTo = -Infinity
   private now = 0
@@ -89,6 +103,7 @@ export class Task<Ev> {
     this.outputs = jobs.map(() => [])
     this.inputs = jobs.map(() => [])
     this.replayed = jobs.map(() => [])
+    this.rebuilds = jobs.map((job) => job.recall?.recall !== undefined)
   }
 
   get epoch(): number {
@@ -113,8 +128,9 @@ export class Task<Ev> {
     if (lane === undefined) {
       const index = this.aligner.addPartition()
       lane = {
-        ref, id, origin, index, watermark: this.tracker.register(id, now), nextOffset: 0, dirty: false,
-        committedNext: this.jobs.map(() => 0), blocks: new OffsetBlocks(), delivered: false
+        // dirty from the start: every partition gets a position (and the task's watermark) at the first flush
+        ref, id, origin, index, watermark: this.tracker.register(id, now), nextOffset: 0, dirty: true,
+        committedNext: this.jobs.map(() => 0), committedRestart: this.jobs.map(() => undefined), blocks: new OffsetBlocks(), delivered: false
       }
       this.lanes.set(id, lane)
       this.laneByIndex[index] = lane
@@ -131,6 +147,7 @@ export class Task<Ev> {
     const lane = this.lanes.get(partitionId(position))
     if (lane === undefined) return
     lane.committedNext[job] = Math.max(lane.committedNext[job]!, position.nextOffset)
+    lane.committedRestart[job] = position.restartOffset
     this.tracker.restore(position.watermark, -Infinity)
   }
 
@@ -191,7 +208,7 @@ export class Task<Ev> {
         const input = jobs[j]!.input(decoded.event, item.envelope)
         if (input === undefined) continue
         // judged against the watermark before this event moves it (its own time never makes it late)
-        if (offset < committed[j]!) this.replayed[j]!.push({ key: decoded.key, input, watermark })
+        if (offset < committed[j]!) { if (this.rebuilds[j]) this.replayed[j]!.push({ key: decoded.key, input, watermark }) }
         else this.inputs[j]!.push({ key: decoded.key, input, watermark, message: item.envelope })
       }
       const p = lane.watermark
@@ -292,11 +309,14 @@ export class Task<Ev> {
       const cutoff = watermark - job.retainMs - 1
       const positions = moved.map((lane): TaskPosition => {
         const next = Math.max(lane.nextOffset, lane.committedNext[j]!)
+        // what was not read yet (from where reading started) may still be needed in state:
+        // the restart offset never passes the read position
+        const read = Math.max(lane.nextOffset, seekFrom(lane))
         return {
           topic: lane.ref.topic,
           partition: lane.ref.partition,
           nextOffset: next,
-          restartOffset: lane.blocks.restartOffset(cutoff, next),
+          restartOffset: Math.min(lane.blocks.restartOffset(cutoff, read), next),
           maxEventTime: lane.watermark.maxEventTime,
           watermark,
           task: this.id,

@@ -58,6 +58,8 @@ export interface SinkResult {
 
 export interface Sink<O, E> {
   readonly write: (batch: SinkBatch<O>) => Effect.Effect<SinkResult, E>
+  /** writes out whatever the sink still buffers (end of input, or a stop) */
+  readonly close?: Effect.Effect<void, E>
 }
 
 /**
@@ -66,8 +68,11 @@ export interface Sink<O, E> {
  */
 export interface Recall<I, E> {
   readonly positions: (partitions: ReadonlyArray<PartitionRef>) => Effect.Effect<ReadonlyArray<CommittedPosition>, E>
-  /** one result per input, in order: its restore form, or undefined when it left nothing in state */
-  readonly recall: (inputs: ReadonlyArray<I>) => Effect.Effect<ReadonlyArray<I | undefined>, E>
+  /**
+   * One result per input, in order: its restore form, or undefined when it left nothing in
+   * state. A job without state has none: inputs re-read before its position are skipped.
+   */
+  readonly recall?: (inputs: ReadonlyArray<I>) => Effect.Effect<ReadonlyArray<I | undefined>, E>
 }
 
 export interface JobNode<Ev, S, I, O, E> {

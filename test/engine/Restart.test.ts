@@ -120,5 +120,15 @@ describe("restart from committed positions", () => {
         yield* runOnce(tables, messages, undefined, true)
         assert.deepStrictEqual(tables.snapshot(), expected, `stopped after ${stopAt} messages`)
       }
+      // a crash right after a restart's assignment, before anything was re-read: the
+      // positions written then must still send the next restart back far enough
+      for (const stopAt of [150, 521]) {
+        const tables = new Tables()
+        yield* runOnce(tables, messages, stopAt, false)
+        yield* runOnce(tables, messages, 0, true)
+        yield* runOnce(tables, messages, 3, true)
+        yield* runOnce(tables, messages, undefined, true)
+        assert.deepStrictEqual(tables.snapshot(), expected, `stopped after ${stopAt}, then at once after restarting`)
+      }
     }))
 })
