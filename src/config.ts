@@ -125,6 +125,10 @@ export const EngineConfig = Config.all({
   usersCsv: Config.String("USERS_CSV").pipe(Config.withDefault("data/Users.csv")),
   productsCsv: Config.String("PRODUCTS_CSV").pipe(Config.withDefault("data/Products.csv")),
   lakeDir: Config.String("LAKE_DIR").pipe(Config.withDefault("lake")),
+  /** a raw event is in a lake file at most this long after it arrived (the Firehose buffer interval) */
+  lakeFlushMs: ms("LAKE_FLUSH_MS", 300_000, 1),
+  /** ... or sooner, once this many events are buffered */
+  lakeBufferRows: count("LAKE_BUFFER_ROWS", 100_000),
   grafanaPassword: Config.String("GRAFANA_DB_PASSWORD").pipe(Config.withDefault("grafana"))
 })
 

@@ -5,7 +5,9 @@
  */
 import type { TestProject } from "vitest/node"
 import { execFileSync } from "node:child_process"
+import * as fs from "node:fs"
 import * as net from "node:net"
+import * as os from "node:os"
 import * as path from "node:path"
 
 const answers = (port: number): Promise<boolean> =>
@@ -25,6 +27,8 @@ declare module "vitest" {
 }
 
 export default async function setup(project: TestProject): Promise<() => void> {
+  // every daemon and CLI the tests start writes its lake into a scratch folder, not the checkout
+  if (!process.env["LAKE_DIR"]) process.env["LAKE_DIR"] = fs.mkdtempSync(path.join(os.tmpdir(), "insights-test-lake-"))
   const use = (brokers: string) => {
     process.env["KAFKA_BROKERS"] = brokers
     project.provide("kafkaBrokers", brokers)

@@ -68,3 +68,18 @@ export interface Sourced<R> {
   readonly row: R
   readonly origin: RowOrigin
 }
+
+/**
+ * One raw event for the lake (SPEC §6): the message's JSON (or, when the raw text holds
+ * escapes the lake's JSON reader could read differently, the decoded fields as JSON), its
+ * event time as decoded, and where it was read.
+ */
+export interface RawEventRow {
+  readonly kind: "click" | "checkout"
+  readonly topic: string
+  readonly partition: number
+  readonly offset: number
+  /** event time, epoch ms */
+  readonly ts: number
+  readonly json: string
+}

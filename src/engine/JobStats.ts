@@ -37,6 +37,9 @@ export class JobStats {
   readonly recentErrors: Array<RecentError> = []
   readonly recentLateEvents: Array<RecentLate> = []
 
+  /** figures of the job's own (files written, buffer age, ...), read on demand */
+  report: () => Readonly<Record<string, number | undefined>> = () => ({})
+
   constructor(readonly name: string) {}
 
   count(name: string, n = 1): void {

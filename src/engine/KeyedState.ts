@@ -119,3 +119,12 @@ export const hashKey = (key: string): number => {
   }
   return h >>> 0
 }
+
+/** A stateless operator that emits every input as it comes (a tap: every event, late or not, to a sink). */
+export const passThrough = <I>(): KeyedOperator<null, I, I> => ({
+  create: () => null,
+  onElement: (_state, input, ctx) => ctx.emit(input),
+  onTimer: () => {},
+  isEmpty: () => true,
+  measure: () => [0, 0]
+})

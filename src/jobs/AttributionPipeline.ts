@@ -13,17 +13,21 @@ import { EngineStats } from "../engine/EngineStats.ts"
 import * as Runner from "../engine/Runner.ts"
 import type { Source } from "../engine/Source.ts"
 import type { Sink, Topology } from "../engine/Topology.ts"
+import * as LakeSink from "../sinks/LakeSink.ts"
+import * as ParquetWriter from "../sinks/ParquetWriter.ts"
 import * as PgSink from "../sinks/PgSink.ts"
 import * as TaskOwnership from "../sinks/TaskOwnership.ts"
 import * as Attribution from "./Attribution.ts"
 import * as AttributionRestore from "./AttributionRestore.ts"
 import { toRows } from "./AttributionRows.ts"
 import { Dimensions } from "./Dimensions.ts"
+import * as RawLake from "./RawLake.ts"
 
 const JOB = Attribution.JOB
 
 export type PipelineSettings = Pick<EngineConfig,
-  "clicksTopic" | "checkoutsTopic" | "windowMs" | "dedupRetentionMs" | "outOfOrdernessMs" | "idleTimeoutMs" | "flushRows" | "flushIntervalMs" | "maxFutureMs">
+  "clicksTopic" | "checkoutsTopic" | "windowMs" | "dedupRetentionMs" | "outOfOrdernessMs" | "idleTimeoutMs" | "flushRows" | "flushIntervalMs" | "maxFutureMs"
+  | "lakeDir" | "lakeFlushMs" | "lakeBufferRows">
 
 /**
  * The store's topology over `sourceName`. An unbounded source (Kafka) resumes from the
@@ -60,10 +64,18 @@ export const topology = (sourceName: string, bounded: boolean, settings: Pipelin
         })
     }
 
+    const lake = yield* LakeSink.make({
+      lakeDir: settings.lakeDir, sourceName, job: RawLake.JOB, flushAfterMs: settings.lakeFlushMs, maxBufferRows: settings.lakeBufferRows
+    }, yield* ParquetWriter.make, yield* LakeSink.pgStore(sourceName, RawLake.JOB))
+    stats.job(RawLake.JOB).report = () => ({ ...lake.figures })
+
     const topology: Topology<Attribution.ShopEvent, unknown> = {
       decode: Attribution.decode(topics),
       ownership: yield* TaskOwnership.make(sourceName),
-      jobs: [Attribution.node<PgSink.SinkError | SqlError>(options, sink, bounded ? undefined : yield* AttributionRestore.make(sourceName, JOB, topics))]
+      jobs: [
+        Attribution.node<PgSink.SinkError | SqlError>(options, sink, bounded ? undefined : yield* AttributionRestore.make(sourceName, JOB, topics)),
+        RawLake.node(lake.sink, bounded ? undefined : lake.recall)
+      ]
     }
     return topology
   })
@@ -76,4 +88,4 @@ export const run = <E>(source: Source<E>, settings: PipelineSettings, stats: Eng
   })
 
 /** The jobs whose positions decide where a partition of `source` starts reading. */
-export const jobNames: ReadonlyArray<string> = [JOB]
+export const jobNames: ReadonlyArray<string> = [JOB, RawLake.JOB]

@@ -26,6 +26,8 @@ import type { AttributionRow, IngestErrorRow, LateEventRow, Sourced } from "../d
 import { storableText } from "../domain/StorableText.ts"
 import { formatTimestamp } from "../domain/Timestamp.ts"
 import type { TaskClaim, TaskPosition } from "../engine/Topology.ts"
+import * as PositionStore from "./PositionStore.ts"
+import * as TaskOwnership from "./TaskOwnership.ts"
 
 const ATTRIBUTION_COLUMNS = [
   "user_id", "product_id", "quantity", "shipping_cost", "discount", "payment_method", "payment_status",
@@ -56,20 +58,6 @@ const INSERT_ERRORS = `
 INSERT INTO shop.ingest_errors (${ERROR_COLUMNS})
 SELECT ${ERROR_COLUMNS} FROM json_populate_recordset(NULL::shop.ingest_errors, $1::json)
 ON CONFLICT (input, source, "partition", "offset", payload_md5) DO NOTHING`
-
-/** Positions of the job's partitions; a position never moves back within an owner's epoch. */
-const UPSERT_POSITIONS = `
-INSERT INTO shop.source_positions AS t (source, job, topic, "partition", next_offset, restart_offset, max_event_time, watermark, updated_at, task, epoch)
-SELECT source, job, topic, "partition", next_offset, restart_offset, max_event_time, watermark, updated_at, task, epoch
-FROM json_populate_recordset(NULL::shop.source_positions, $1::json)
-ON CONFLICT (source, job, topic, "partition") DO UPDATE SET
-  next_offset = EXCLUDED.next_offset, restart_offset = EXCLUDED.restart_offset,
-  max_event_time = EXCLUDED.max_event_time, watermark = EXCLUDED.watermark, updated_at = EXCLUDED.updated_at,
-  task = EXCLUDED.task, epoch = EXCLUDED.epoch
-WHERE t.epoch < EXCLUDED.epoch OR t.next_offset <= EXCLUDED.next_offset`
-
-const FENCE = `
-SELECT task, epoch::text AS epoch FROM shop.task_owners WHERE source = $1 AND task = ANY($2::int[]) FOR SHARE`
 
 /** Why the sink cannot go on: PostgreSQL refuses in a way no retry or split can fix. */
 export class SinkError extends Data.TaggedError("SinkError")<{
@@ -114,8 +102,6 @@ export const isRefusal = (e: SqlError): boolean => {
 const retrySchedule = Schedule.exponential("100 millis").pipe(
   Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.seconds(5))))
 )
-
-const timestampOrNull = (ms: number): string | null => Number.isFinite(ms) ? formatTimestamp(ms) : ms > 0 ? "infinity" : null
 
 export interface AttributionBatch {
   readonly attribution: ReadonlyArray<Sourced<AttributionRow>>
@@ -180,10 +166,7 @@ export const make = (options: PgSinkOptions) =>
 
     const fenceCheck = (claims: ReadonlyArray<TaskClaim>) =>
       Effect.gen(function*() {
-        if (claims.length === 0) return
-        const rows = yield* sql.unsafe<{ task: number; epoch: string }>(FENCE, [sourceName, claims.map((c) => c.task)])
-        const current = new Map(rows.map((r) => [r.task, Number(r.epoch)]))
-        const fenced = claims.filter((c) => current.get(c.task) !== c.epoch).map((c) => c.task)
+        const fenced = yield* TaskOwnership.fenced(sql, sourceName, claims)
         if (fenced.length > 0) return yield* Effect.fail(new Fenced(fenced))
       })
 
@@ -193,19 +176,7 @@ export const make = (options: PgSinkOptions) =>
         const errors = batch.errors.map(storableError)
         const late = batch.late.map((l) => ({ ...l.row, payload: storableText(l.row.payload) }))
         const attribution = batch.attribution.map((a) => a.row)
-        const positions = batch.positions.map((p) => ({
-          source: sourceName,
-          job,
-          topic: p.topic,
-          partition: p.partition,
-          next_offset: p.nextOffset,
-          restart_offset: p.restartOffset ?? p.nextOffset,
-          max_event_time: timestampOrNull(p.maxEventTime ?? -Infinity),
-          watermark: timestampOrNull(p.watermark),
-          updated_at: recordedAt,
-          task: p.task,
-          epoch: p.epoch
-        }))
+        const positions = PositionStore.rows(sourceName, job, batch.positions, recordedAt)
 
         // The common case: four statements, no savepoints.
         const fast = sql.withTransaction(Effect.gen(function*() {
@@ -213,7 +184,7 @@ export const make = (options: PgSinkOptions) =>
           yield* run(UPSERT_ATTRIBUTION, attribution)
           yield* run(INSERT_LATE, late)
           yield* run(INSERT_ERRORS, errors)
-          yield* run(UPSERT_POSITIONS, positions)
+          yield* run(PositionStore.UPSERT, positions)
           return { refused: [] as Array<IngestErrorRow>, unstorable: 0 }
         }))
 
@@ -231,7 +202,7 @@ export const make = (options: PgSinkOptions) =>
           for (const { row, error } of unstorable) {
             yield* Effect.logError(`an ingest error could not be stored (${error}): ${row.input} ${row.source}/${row.partition}@${row.offset}`)
           }
-          yield* run(UPSERT_POSITIONS, positions)
+          yield* run(PositionStore.UPSERT, positions)
           return { refused, unstorable: unstorable.length }
         }))
 

@@ -6,7 +6,38 @@
  */
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
+import { formatTimestamp } from "../domain/Timestamp.ts"
 import type { CommittedPosition, PartitionRef } from "../engine/Source.ts"
+import type { TaskPosition } from "../engine/Topology.ts"
+
+/** Positions of a job's partitions, one JSON parameter; a position never moves back within an owner's epoch. */
+export const UPSERT = `
+INSERT INTO shop.source_positions AS t (source, job, topic, "partition", next_offset, restart_offset, max_event_time, watermark, updated_at, task, epoch)
+SELECT source, job, topic, "partition", next_offset, restart_offset, max_event_time, watermark, updated_at, task, epoch
+FROM json_populate_recordset(NULL::shop.source_positions, $1::json)
+ON CONFLICT (source, job, topic, "partition") DO UPDATE SET
+  next_offset = EXCLUDED.next_offset, restart_offset = EXCLUDED.restart_offset,
+  max_event_time = EXCLUDED.max_event_time, watermark = EXCLUDED.watermark, updated_at = EXCLUDED.updated_at,
+  task = EXCLUDED.task, epoch = EXCLUDED.epoch
+WHERE t.epoch < EXCLUDED.epoch OR t.next_offset <= EXCLUDED.next_offset`
+
+const timestampOrNull = (ms: number): string | null => Number.isFinite(ms) ? formatTimestamp(ms) : ms > 0 ? "infinity" : null
+
+/** The rows UPSERT takes for `positions` of job `job`. */
+export const rows = (source: string, job: string, positions: ReadonlyArray<TaskPosition>, recordedAt: string) =>
+  positions.map((p) => ({
+    source,
+    job,
+    topic: p.topic,
+    partition: p.partition,
+    next_offset: p.nextOffset,
+    restart_offset: p.restartOffset ?? p.nextOffset,
+    max_event_time: timestampOrNull(p.maxEventTime ?? -Infinity),
+    watermark: timestampOrNull(p.watermark),
+    updated_at: recordedAt,
+    task: p.task,
+    epoch: p.epoch
+  }))
 
 const ms = (text: string | null): number => text === null ? -Infinity : text === "infinity" ? Infinity : Date.parse(text)
 

@@ -16,6 +16,21 @@ SELECT $1, n, 1, $2, now() FROM unnest($3::int[]) AS n
 ON CONFLICT (source, task) DO UPDATE SET epoch = t.epoch + 1, owner = EXCLUDED.owner, claimed_at = EXCLUDED.claimed_at
 RETURNING task, epoch::text AS epoch`
 
+const FENCE = `
+SELECT task, epoch::text AS epoch FROM shop.task_owners WHERE source = $1 AND task = ANY($2::int[]) FOR SHARE`
+
+/**
+ * Inside a sink's transaction: the tasks of `claims` that another member has claimed since
+ * (their writes must not happen). The share lock keeps a new claim waiting until the
+ * transaction ends, so what it commits is visible to the next owner's restore.
+ */
+export const fenced = (sql: SqlClient.SqlClient, sourceName: string, claims: ReadonlyArray<TaskClaim>) =>
+  claims.length === 0 ? Effect.succeed([] as Array<number>) :
+  Effect.map(sql.unsafe<{ task: number; epoch: string }>(FENCE, [sourceName, claims.map((c) => c.task)]), (rows) => {
+    const current = new Map(rows.map((r) => [r.task, Number(r.epoch)]))
+    return claims.filter((c) => current.get(c.task) !== c.epoch).map((c) => c.task)
+  })
+
 /** Who this process is, for people reading task_owners. */
 export const ownerName = (): string => `${os.hostname()}:${process.pid}`
 

@@ -8,6 +8,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { promisify } from "node:util"
+import { DuckDBInstance } from "@duckdb/node-api"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { createDatabase, dropDatabase, postgresAvailable, query } from "../support/TestDatabase.ts"
 
@@ -53,7 +54,10 @@ describe.skipIf(!available)("replay into PostgreSQL", () => {
 
   const replay = () =>
     run(node, [cli, "replay", "--clicks", files.clicks, "--checkouts", files.checkouts, "--users", path.join(dir, "Users.csv"), "--products", path.join(dir, "Products.csv")],
-      { env: { ...process.env, DATABASE_URL: db.url } })
+      { env: { ...process.env, DATABASE_URL: db.url, LAKE_DIR: path.join(dir, "lake") } })
+  /** the salted files' lines, as replayed */
+  let clickOut: Array<string> = []
+  let checkoutOut: Array<string> = []
 
   beforeAll(async () => {
     db = await createDatabase()
@@ -84,8 +88,8 @@ describe.skipIf(!available)("replay into PostgreSQL", () => {
 
     // duplicates: right after the original and ~100 lines later
     const withDuplicates = (lines: Array<string>) => lines.flatMap((l, i) => i % 97 === 0 ? [l, l] : i % 101 === 0 && i > 100 ? [l, lines[i - 100]!] : [l])
-    const clickOut = withDuplicates(clickLines)
-    const checkoutOut = withDuplicates(checkoutLines)
+    clickOut = withDuplicates(clickLines)
+    checkoutOut = withDuplicates(checkoutLines)
     // bad lines and the Flink-shaped click spread through the middle, late events at the end
     // the Flink-shaped click goes where its time belongs in the clicks file (no key at all)
     const at = clickOut.findIndex((l) => Date.parse(JSON.parse(value(l)).click_timestamp) > Date.parse(checkouts[12]!.checkout_timestamp) - 1_000)
@@ -164,4 +168,24 @@ describe.skipIf(!available)("replay into PostgreSQL", () => {
     const after = await snapshot()
     expect(after).toEqual(before)
   }, 120_000)
+
+  it("lands every valid message in the lake exactly once, typed, under its event time's hour (DuckDB reads it as it is)", async () => {
+    const lake = path.join(dir, "lake", "raw")
+    const duck = await (await DuckDBInstance.create(":memory:")).connect()
+    await duck.run("SET TimeZone = 'UTC'")
+    const one = async (q: string) => (await duck.runAndReadAll(q)).getRowObjectsJson()[0] as Record<string, string | number | null>
+    const glob = (topic: string) => `read_parquet('${lake}/${topic}/**/*.parquet', hive_partitioning = true)`
+    const validClicks = clickOut.length - badClickLines.length
+    const validCheckouts = checkoutOut.length - badCheckoutLines.length
+    const c = await one(`SELECT count(*) AS n, count(DISTINCT "offset") AS offsets,
+      count(*) FILTER (WHERE strftime(click_timestamp, '%Y-%m-%d') <> CAST(dt AS VARCHAR) OR hour(click_timestamp) <> hour) AS misfiled,
+      max(CASE WHEN click_id = '99000001' THEN user_id END) AS flink_user, count(*) FILTER (WHERE click_id = 'late-click-1') AS late
+      FROM ${glob("clicks")}`)
+    expect(c).toEqual({ n: String(validClicks), offsets: String(validClicks), misfiled: "0", flink_user: String(checkouts[12]!.user_id), late: "1" })
+    const k = await one(`SELECT count(*) AS n, count(DISTINCT "offset") AS offsets, sum(quantity) AS units, typeof(any_value(shipping_cost)) AS money,
+      typeof(any_value(checkout_timestamp)) AS time FROM ${glob("checkouts")}`)
+    const validCheckoutValues = checkoutOut.filter((l) => !badCheckoutLines.includes(l)).map((l) => JSON.parse(l.slice(l.indexOf("\t") + 1).trimEnd()) as { quantity: number })
+    expect(k).toEqual({ n: String(validCheckouts), offsets: String(validCheckouts), units: String(validCheckoutValues.reduce((a, v) => a + v.quantity, 0)), money: "DECIMAL(12,2)", time: "TIMESTAMP WITH TIME ZONE" })
+    duck.closeSync()
+  })
 })

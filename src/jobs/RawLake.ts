@@ -1,0 +1,49 @@
+/**
+ * The raw-lake tap (SPEC §6): every decoded click and checkout, late or not, goes to the
+ * lake sink as it is read. A stateless job: nothing to rebuild after a restart, its progress
+ * is what its sink has renamed into place.
+ */
+import type { RawEventRow } from "../domain/Rows.ts"
+import { passThrough } from "../engine/KeyedState.ts"
+import type { Envelope } from "../engine/Source.ts"
+import type { JobNode, Recall, Sink } from "../engine/Topology.ts"
+import type { ShopEvent } from "./Attribution.ts"
+
+export const JOB = "lake"
+
+/**
+ * The message's own JSON is kept when it holds no `\u` escape (the common case: no copy, no
+ * re-encoding); otherwise the decoded fields are written as plain JSON, so that whatever the
+ * lake's JSON reader makes of unusual escapes, the values are the engine's.
+ */
+export const rawRow = (event: ShopEvent, message: Envelope): RawEventRow => {
+  const plain = !message.value.includes("\\u")
+  if (event._tag === "Click") {
+    const c = event.click
+    return {
+      kind: "click", topic: message.topic, partition: message.partition, offset: message.offset, ts: c.ts,
+      json: plain ? message.value : JSON.stringify({
+        click_id: c.clickId, user_id: c.userId, product_id: c.productId, source: c.source, event_type: c.eventType,
+        user_agent: c.userAgent, ip_address: c.ipAddress
+      })
+    }
+  }
+  const k = event.checkout
+  return {
+    kind: "checkout", topic: message.topic, partition: message.partition, offset: message.offset, ts: k.ts,
+    json: plain ? message.value : JSON.stringify({
+      checkout_id: k.checkoutId, user_id: k.userId, product_id: k.productId, quantity: k.quantity, shipping_cost: k.shippingCost,
+      discount: k.discount, payment_method: k.paymentMethod, payment_status: k.paymentStatus,
+      payment_description: k.paymentDescription, shipping_address: k.shippingAddress
+    })
+  }
+}
+
+export const node = <E>(sink: Sink<RawEventRow, E>, recall?: Recall<RawEventRow, E>): JobNode<ShopEvent, null, RawEventRow, RawEventRow, E> => ({
+  name: JOB,
+  input: rawRow,
+  operator: passThrough<RawEventRow>(),
+  retainMs: -Infinity,
+  sink,
+  recall
+})
