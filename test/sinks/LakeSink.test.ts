@@ -1,0 +1,137 @@
+/**
+ * The lake sink (TestClock for processing time, real DuckDB files, an in-memory store for
+ * its positions): a buffered event is written after LAKE_FLUSH_MS of processing time or as
+ * soon as the buffer fills; a fenced task's files never appear; a restore counts complete
+ * flushes, removes a flush cut short between two renames and temporary files.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { DuckDBInstance } from "@duckdb/node-api"
+import { Effect } from "effect"
+import { TestClock } from "effect/testing"
+import { createHash } from "node:crypto"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import type { RawEventRow } from "../../src/domain/Rows.ts"
+import type { CommittedPosition } from "../../src/engine/Source.ts"
+import type { SinkBatch, TaskPosition } from "../../src/engine/Topology.ts"
+import * as LakeSink from "../../src/sinks/LakeSink.ts"
+import * as ParquetWriter from "../../src/sinks/ParquetWriter.ts"
+
+const SOURCE = "kafka:lake-test"
+const tag = createHash("sha1").update(SOURCE).digest("hex").slice(0, 8)
+const T = Date.parse("2026-11-23T10:59:59.500Z")
+
+const click = (offset: number, ts = T + offset * 1_000): RawEventRow => ({
+  kind: "click", topic: "clicks", partition: 0, offset, ts, json: JSON.stringify({ click_id: `c${offset}`, user_id: "u1", source: "Google" })
+})
+const position = (next: number, epoch = 1): TaskPosition => ({
+  topic: "clicks", partition: 0, nextOffset: next, restartOffset: next, maxEventTime: T, watermark: T, task: 0, epoch
+})
+const batch = (rows: ReadonlyArray<RawEventRow>, next: number, epoch = 1): SinkBatch<RawEventRow> => ({
+  job: "lake", outputs: rows, rejected: [], positions: [position(next, epoch)], claims: [{ task: 0, epoch }]
+})
+
+/** positions in memory, the current epoch per task decides the fence */
+const memoryStore = () => {
+  const epochs = new Map<number, number>([[0, 1]])
+  const positions = new Map<string, TaskPosition>()
+  const store: LakeSink.LakeStore<never> = {
+    commit: (claims, live, rename) =>
+      Effect.gen(function*() {
+        const fenced = new Set(claims.filter((c) => epochs.get(c.task) !== c.epoch).map((c) => c.task))
+        yield* rename(fenced)
+        for (const p of live(fenced)) positions.set(`${p.topic}/${p.partition}`, p)
+        return fenced
+      }),
+    load: (refs) => Effect.succeed(refs.flatMap((r): Array<CommittedPosition> => {
+      const p = positions.get(`${r.topic}/${r.partition}`)
+      return p === undefined ? [] : [{ topic: p.topic, partition: p.partition, nextOffset: p.nextOffset, restartOffset: p.nextOffset, maxEventTime: -Infinity, watermark: -Infinity }]
+    }))
+  }
+  return { store, epochs, positions }
+}
+
+const files = (dir: string) => {
+  const out: Array<string> = []
+  const walk = (d: string) => { if (fs.existsSync(d)) for (const e of fs.readdirSync(d, { withFileTypes: true })) e.isDirectory() ? walk(path.join(d, e.name)) : out.push(path.relative(dir, path.join(d, e.name))) }
+  walk(dir)
+  return out.sort()
+}
+
+const readOffsets = (dir: string) =>
+  Effect.promise(async () => {
+    const c = await (await DuckDBInstance.create(":memory:")).connect()
+    const r = await c.runAndReadAll(`SELECT "offset", click_id, hour FROM read_parquet('${dir}/raw/clicks/**/*.parquet', hive_partitioning = true) ORDER BY 1`)
+    const rows = r.getRowObjectsJson()
+    c.closeSync()
+    return rows.map((x) => [Number(x["offset"]), x["click_id"], Number(x["hour"])])
+  })
+
+const setup = (maxBufferRows = 1_000) =>
+  Effect.gen(function*() {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lake-test-"))
+    yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+    const mem = memoryStore()
+    const writer = yield* ParquetWriter.make
+    const lake = yield* LakeSink.make({ lakeDir: dir, sourceName: SOURCE, job: "lake", flushAfterMs: 300_000, maxBufferRows, checkEveryMs: 1_000 }, writer, mem.store)
+    return { dir, lake, ...mem }
+  })
+
+describe("lake sink", () => {
+  it.effect("writes a buffered event after 5 minutes of processing time, not before; each hour in its folder", () =>
+    Effect.gen(function*() {
+      const { dir, lake, positions } = yield* setup()
+      yield* lake.sink.write(batch([click(0), click(1), click(2)], 3))
+      yield* TestClock.adjust("299 seconds")
+      assert.deepStrictEqual(files(dir), [], "nothing in the lake before LAKE_FLUSH_MS")
+      assert.strictEqual(lake.figures.buffered, 3)
+      yield* TestClock.adjust("2 seconds")
+      yield* Effect.promise(() => new Promise((r) => setTimeout(r, 200))) // DuckDB writes on its own threads
+      yield* TestClock.adjust("1 second")
+      assert.deepStrictEqual(files(dir), [
+        `raw/clicks/dt=2026-11-23/hour=10/${tag}-p0-0-2-1of2.parquet`,
+        `raw/clicks/dt=2026-11-23/hour=11/${tag}-p0-0-2-2of2.parquet`
+      ])
+      assert.deepStrictEqual(yield* readOffsets(dir), [[0, "c0", 10], [1, "c1", 11], [2, "c2", 11]])
+      assert.strictEqual(positions.get("clicks/0")?.nextOffset, 3)
+    }))
+
+  it.effect("writes at once when the buffer fills", () =>
+    Effect.gen(function*() {
+      const { dir, lake } = yield* setup(4)
+      yield* lake.sink.write(batch([click(0), click(1)], 2))
+      assert.deepStrictEqual(files(dir), [])
+      yield* lake.sink.write(batch([click(2), click(3)], 4))
+      assert.strictEqual((yield* readOffsets(dir)).length, 4)
+    }))
+
+  it.effect("a fenced task's files never appear; a new owner starts from what is in the lake", () =>
+    Effect.gen(function*() {
+      const { dir, lake, epochs } = yield* setup()
+      yield* lake.sink.write(batch([click(0)], 1))
+      yield* lake.flushAll
+      epochs.set(0, 2) // another member claimed task 0
+      yield* lake.sink.write(batch([click(1), click(2)], 3))
+      yield* lake.flushAll
+      assert.deepStrictEqual((yield* readOffsets(dir)).map((r) => r[0]), [0])
+      assert.deepStrictEqual(files(dir).filter((f) => f.endsWith(".tmp")), [], "its temporary files are gone")
+      const [p] = yield* lake.recall.positions([{ topic: "clicks", partition: 0 }])
+      assert.strictEqual(p?.nextOffset, 1)
+    }))
+
+  it.effect("a restore removes a flush cut short between two renames and temporary files; complete flushes count", () =>
+    Effect.gen(function*() {
+      const { dir, lake } = yield* setup()
+      yield* lake.sink.write(batch([click(0), click(1), click(2)], 3))
+      yield* lake.flushAll
+      // a later flush of offsets 3..9 that crashed after renaming 1 of its 2 files, and a temporary file
+      const hour11 = path.join(dir, "raw/clicks/dt=2026-11-23/hour=11")
+      const complete = files(dir)
+      fs.copyFileSync(path.join(dir, complete[1]!), path.join(hour11, `${tag}-p0-3-9-1of2.parquet`))
+      fs.writeFileSync(path.join(hour11, `.${tag}-p0-3-9-2of2.parquet.tmp`), "half a file")
+      const [p] = yield* lake.recall.positions([{ topic: "clicks", partition: 0 }])
+      assert.strictEqual(p?.nextOffset, 3, "offsets 3..9 are written again")
+      assert.deepStrictEqual(files(dir), complete)
+    }))
+})
