@@ -53,6 +53,21 @@ INSERT INTO shop.late_events
 SELECT * FROM json_populate_recordset(NULL::shop.late_events, $1::json)
 ON CONFLICT (topic, event_id) DO NOTHING`
 
+/** The hours of the checkouts written: the rollup rolls them (again) once the global watermark has passed them. */
+const MARK_HOURS = `
+INSERT INTO shop.rollup_pending (hour, marked_at)
+SELECT h, $2::timestamptz FROM unnest($1::timestamptz[]) AS h
+ON CONFLICT (hour) DO UPDATE SET marked_at = EXCLUDED.marked_at`
+
+const HOUR_MS = 3_600_000
+
+/** The distinct UTC hours of the rows' checkout times. */
+const hoursOf = (rows: ReadonlyArray<AttributionRow>): Array<string> => {
+  const hours = new Set<number>()
+  for (const r of rows) hours.add(Math.floor(Date.parse(r.checkout_timestamp) / HOUR_MS) * HOUR_MS)
+  return [...hours].sort((a, b) => a - b).map(formatTimestamp)
+}
+
 const ERROR_COLUMNS = `input, source, "partition", "offset", payload, error, recorded_at`
 const INSERT_ERRORS = `
 INSERT INTO shop.ingest_errors (${ERROR_COLUMNS})
@@ -182,6 +197,7 @@ export const make = (options: PgSinkOptions) =>
         const fast = sql.withTransaction(Effect.gen(function*() {
           yield* fenceCheck(batch.claims)
           yield* run(UPSERT_ATTRIBUTION, attribution)
+          if (attribution.length > 0) yield* sql.unsafe(MARK_HOURS, [hoursOf(attribution), recordedAt])
           yield* run(INSERT_LATE, late)
           yield* run(INSERT_ERRORS, errors)
           yield* run(PositionStore.UPSERT, positions)
@@ -195,6 +211,7 @@ export const make = (options: PgSinkOptions) =>
           const badRows = yield* isolate(UPSERT_ATTRIBUTION, attribution)
           const byId = new Map(batch.attribution.map((a) => [a.row.checkout_id, a]))
           for (const { row, error } of badRows) refused.push(refusedAsError(byId.get(row.checkout_id)!.origin, error, recordedAt))
+          if (attribution.length > 0) yield* sql.unsafe(MARK_HOURS, [hoursOf(attribution), recordedAt])
           const badLate = yield* isolate(INSERT_LATE, late)
           const lateByKey = new Map(batch.late.map((l) => [`${l.row.topic}\u0000${l.row.event_id}`, l]))
           for (const { row, error } of badLate) refused.push(refusedAsError(lateByKey.get(`${row.topic}\u0000${row.event_id}`)!.origin, error, recordedAt))
