@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { decodeCheckout, decodeClick, isDecodeFailure } from "../../src/domain/Events.ts"
 import { amounts } from "../../src/domain/Money.ts"
-import { parseTimestamp } from "../../src/domain/Timestamp.ts"
+import { formatTimestamp, MAX_TIMESTAMP, MIN_TIMESTAMP, parseTimestamp } from "../../src/domain/Timestamp.ts"
 
 const checkout = (overrides: Record<string, unknown> = {}) => JSON.stringify({
   checkout_id: "k1", user_id: "u1", product_id: "p1", quantity: 2, shipping_cost: 4.5, discount: 0.1,
@@ -91,6 +91,32 @@ describe("timestamps: the fast path agrees with the general one", () => {
     }
     for (const t of ["2023-02-29T00:00:00.000Z", "2026-11-31T00:00:00.000Z", "2026-11-23T24:00:00.000Z", "2026-11-23T10:60:00.000Z", "2026-1x-23T10:00:00.000Z"]) {
       assert.isUndefined(parseTimestamp(t), t)
+    }
+  })
+})
+
+describe("timestamps: 4-digit years only, each read as itself", () => {
+  it("reads years 0001 to 0099 as such, not as 1901 to 1999 (Date.UTC's reading)", () => {
+    for (const t of ["0050-06-15T12:00:00.000Z", "0099-12-31T23:59:59.999Z", "0004-02-29T00:00:00.000Z"]) {
+      assert.strictEqual(parseTimestamp(t), Date.parse(t), t)
+      assert.strictEqual(formatTimestamp(parseTimestamp(t)!), t)
+    }
+    assert.strictEqual(parseTimestamp("0050-06-15 12:00:00"), Date.parse("0050-06-15T12:00:00Z"))
+    assert.strictEqual(parseTimestamp("0050-06-15T14:00:00+02:00"), Date.parse("0050-06-15T12:00:00Z"))
+    assert.isUndefined(parseTimestamp("0003-02-29T00:00:00.000Z"))
+    assert.isUndefined(parseTimestamp("0100-02-29 00:00:00"))
+  })
+  it("accepts 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z and nothing outside", () => {
+    assert.strictEqual(formatTimestamp(MIN_TIMESTAMP), "0001-01-01T00:00:00.000Z")
+    assert.strictEqual(formatTimestamp(MAX_TIMESTAMP), "9999-12-31T23:59:59.999Z")
+    assert.strictEqual(parseTimestamp("0001-01-01T00:00:00.000Z"), MIN_TIMESTAMP)
+    assert.strictEqual(parseTimestamp("9999-12-31T23:59:59.999Z"), MAX_TIMESTAMP)
+    assert.strictEqual(parseTimestamp("0001-01-01T01:00:00+01:00"), MIN_TIMESTAMP)
+    for (const bad of [
+      "0000-01-01T00:00:00.000Z", "0000-06-15 00:00:00", "0000-12-31T23:59:59Z",
+      "0001-01-01T00:30:00+01:00", "9999-12-31T23:30:00-01:00", "9999-12-31 23:59:59.999-00:01"
+    ]) {
+      assert.isUndefined(parseTimestamp(bad), bad)
     }
   })
 })
