@@ -20,8 +20,12 @@ export const MAX_ID_LENGTH = 256
 export const MAX_TEXT_LENGTH = 4096
 /** PostgreSQL `integer`. */
 export const MAX_QUANTITY = 2_147_483_647
-/** `numeric(12,2)` holds at most 10 integer digits. */
-export const SHIPPING_COST_BOUND = 1e10
+/**
+ * `shipping_cost` must be below this: `numeric(12,2)` holds at most 10 integer digits after
+ * rounding to 2 decimals, so 9999999999.995 (which the sink sends as written) rounds to
+ * 10000000000.00 and overflows. Every double below it prints as a decimal below it.
+ */
+export const SHIPPING_COST_BOUND = 9_999_999_999.995
 
 /** No NUL and no lone surrogate: what PostgreSQL `text` can hold. */
 const isStorable = Schema.makeFilter((s: string) => {

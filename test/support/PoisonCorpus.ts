@@ -71,6 +71,7 @@ export const poisonCorpus: ReadonlyArray<PoisonMessage> = [
   checkout("quantity not an integer", checkoutJson({ quantity: 1.5 }), `["quantity"]`),
   checkout("quantity 0", checkoutJson({ quantity: 0 }), `["quantity"]`),
   checkout("shipping_cost 1e10 (numeric(12,2) holds 10 integer digits)", checkoutJson({ shipping_cost: 1e10 }), `["shipping_cost"]`),
+  checkout("shipping_cost 9999999999.995 (numeric(12,2) rounds it to 1e10)", checkoutJson({ shipping_cost: 9_999_999_999.995 }), `["shipping_cost"]`),
   checkout("shipping_cost 1e400 (Infinity after JSON.parse)", checkoutWithRaw("shipping_cost", "1e400"), `["shipping_cost"]`),
   checkout("shipping_cost -1e400", checkoutWithRaw("shipping_cost", "-1e400"), `["shipping_cost"]`),
   checkout("quantity 1e400", checkoutWithRaw("quantity", "1e400"), `["quantity"]`),
@@ -135,6 +136,7 @@ export const poisonCorpus: ReadonlyArray<PoisonMessage> = [
 export const nearValid: ReadonlyArray<CorpusMessage> = [
   { name: "quantity 2147483647", topic: "checkouts", value: checkoutJson({ quantity: 2_147_483_647 }) },
   { name: "shipping_cost 9999999999.99", topic: "checkouts", value: checkoutJson({ shipping_cost: 9_999_999_999.99 }) },
+  { name: "shipping_cost 9999999999.994 (rounds to 9999999999.99)", topic: "checkouts", value: checkoutJson({ shipping_cost: 9_999_999_999.994 }) },
   { name: "shipping_cost 0, discount 0", topic: "checkouts", value: checkoutJson({ shipping_cost: 0, discount: 0 }) },
   { name: "a 256-character id", topic: "checkouts", value: checkoutJson({ checkout_id: "k".repeat(256) }) },
   { name: "a 1-character id", topic: "clicks", value: clickJson({ click_id: "c" }) },
