@@ -1,7 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
-import { decodeCheckout, decodeClick, isDecodeFailure } from "../../src/domain/Events.ts"
+import { Result, Schema } from "effect"
+import { CheckoutJson, ClickJson, decodeCheckout, decodeClick, isDecodeFailure } from "../../src/domain/Events.ts"
 import { amounts } from "../../src/domain/Money.ts"
-import { parseTimestamp } from "../../src/domain/Timestamp.ts"
+import { isStorableText } from "../../src/domain/StorableText.ts"
+import { formatTimestamp, MAX_TIMESTAMP, MIN_TIMESTAMP, parseTimestamp } from "../../src/domain/Timestamp.ts"
+import { checkoutJson, clickJson, corpusLatestEventTime, corpusNow, nearValid, poisonCorpus } from "../support/PoisonCorpus.ts"
 
 const checkout = (overrides: Record<string, unknown> = {}) => JSON.stringify({
   checkout_id: "k1", user_id: "u1", product_id: "p1", quantity: 2, shipping_cost: 4.5, discount: 0.1,
@@ -91,6 +94,110 @@ describe("timestamps: the fast path agrees with the general one", () => {
     }
     for (const t of ["2023-02-29T00:00:00.000Z", "2026-11-31T00:00:00.000Z", "2026-11-23T24:00:00.000Z", "2026-11-23T10:60:00.000Z", "2026-1x-23T10:00:00.000Z"]) {
       assert.isUndefined(parseTimestamp(t), t)
+    }
+  })
+})
+
+describe("timestamps: 4-digit years only, each read as itself", () => {
+  it("reads years 0001 to 0099 as such, not as 1901 to 1999 (Date.UTC's reading)", () => {
+    for (const t of ["0050-06-15T12:00:00.000Z", "0099-12-31T23:59:59.999Z", "0004-02-29T00:00:00.000Z"]) {
+      assert.strictEqual(parseTimestamp(t), Date.parse(t), t)
+      assert.strictEqual(formatTimestamp(parseTimestamp(t)!), t)
+    }
+    assert.strictEqual(parseTimestamp("0050-06-15 12:00:00"), Date.parse("0050-06-15T12:00:00Z"))
+    assert.strictEqual(parseTimestamp("0050-06-15T14:00:00+02:00"), Date.parse("0050-06-15T12:00:00Z"))
+    assert.isUndefined(parseTimestamp("0003-02-29T00:00:00.000Z"))
+    assert.isUndefined(parseTimestamp("0100-02-29 00:00:00"))
+  })
+  it("accepts 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z and nothing outside", () => {
+    assert.strictEqual(formatTimestamp(MIN_TIMESTAMP), "0001-01-01T00:00:00.000Z")
+    assert.strictEqual(formatTimestamp(MAX_TIMESTAMP), "9999-12-31T23:59:59.999Z")
+    assert.strictEqual(parseTimestamp("0001-01-01T00:00:00.000Z"), MIN_TIMESTAMP)
+    assert.strictEqual(parseTimestamp("9999-12-31T23:59:59.999Z"), MAX_TIMESTAMP)
+    assert.strictEqual(parseTimestamp("0001-01-01T01:00:00+01:00"), MIN_TIMESTAMP)
+    for (const bad of [
+      "0000-01-01T00:00:00.000Z", "0000-06-15 00:00:00", "0000-12-31T23:59:59Z",
+      "0001-01-01T00:30:00+01:00", "9999-12-31T23:30:00-01:00", "9999-12-31 23:59:59.999-00:01"
+    ]) {
+      assert.isUndefined(parseTimestamp(bad), bad)
+    }
+  })
+})
+
+const decodeAt = (topic: "clicks" | "checkouts", value: string, latestEventTime: number) =>
+  topic === "clicks" ? decodeClick(value, latestEventTime) : decodeCheckout(value, latestEventTime)
+
+describe("decoding refuses what PostgreSQL cannot store (SPEC §1 Limits)", () => {
+  it("refuses every message of the poison corpus, naming the field or the problem", () => {
+    for (const m of poisonCorpus) {
+      const r = decodeAt(m.topic, m.value, corpusLatestEventTime)
+      assert.isTrue(isDecodeFailure(r), `${m.name}: decoded`)
+      assert.include(errorOf(r), m.reason, m.name)
+    }
+  })
+  it("decodes every near miss", () => {
+    for (const m of nearValid) {
+      const r = decodeAt(m.topic, m.value, corpusLatestEventTime)
+      assert.isFalse(isDecodeFailure(r), `${m.name}: ${errorOf(r)}`)
+    }
+  })
+  it("gives reasons that are short and storable themselves, whatever the message held", () => {
+    for (const m of poisonCorpus) {
+      const error = errorOf(decodeAt(m.topic, m.value, corpusLatestEventTime))
+      assert.isTrue(isStorableText(error), m.name)
+      assert.isBelow(error.length, 1_000, m.name)
+    }
+    // JSON.parse quotes the start of the text: a NUL or a lone surrogate in it is escaped
+    assert.strictEqual(errorOf(decodeClick("\u0000\u0000")), `not JSON: Unexpected token '\\u0000', "\\u0000\\u0000" is not valid JSON`)
+    assert.isTrue(isStorableText(errorOf(decodeClick("\ud800 "))))
+  })
+  it("keeps the values at the limits exactly", () => {
+    const k = decodeCheckout(checkoutJson({ quantity: 2_147_483_647, shipping_cost: 9_999_999_999.99, checkout_id: "k".repeat(256), payment_method: "V".repeat(4096) }), corpusLatestEventTime)
+    assert.include(k, { quantity: 2_147_483_647, shippingCost: 9_999_999_999.99, checkoutId: "k".repeat(256), paymentMethod: "V".repeat(4096) })
+    const c = decodeClick(clickJson({ click_id: 9_007_199_254_740_991, user_id: -5, source: "Tiktok \ud83d\udc57" }), corpusLatestEventTime)
+    assert.include(c, { clickId: "9007199254740991", userId: "-5", source: "Tiktok 👗" })
+  })
+  it("names every problem of a message at once", () => {
+    const error = errorOf(decodeCheckout(checkoutJson({
+      quantity: 3_000_000_000, shipping_cost: 1e10, user_id: "u".repeat(300), payment_method: "\u0000",
+      checkout_timestamp: "2099-01-01T00:00:00Z"
+    }), corpusLatestEventTime))
+    for (const field of ["quantity", "shipping_cost", "user_id", "payment_method", "checkout_timestamp"]) assert.include(error, `["${field}"]`, error)
+  })
+  it("refuses an event time more than MAX_FUTURE_MS ahead only when told the latest time", () => {
+    const at = (t: string) => checkoutJson({ checkout_timestamp: t })
+    assert.isFalse(isDecodeFailure(decodeCheckout(at("2099-01-01T00:00:00Z")))) // no clock given: Infinity
+    assert.isFalse(isDecodeFailure(decodeCheckout(at("2026-11-24T00:00:00Z"), corpusNow + 86_400_000)))
+    assert.strictEqual(
+      errorOf(decodeCheckout(at("2026-11-24T00:00:00.001+00:00"), corpusNow + 86_400_000)),
+      `event time 2026-11-24T00:00:00.001Z is more than MAX_FUTURE_MS ahead of the clock at ["checkout_timestamp"]`
+    )
+    assert.include(errorOf(decodeClick(clickJson({ click_timestamp: "2099-01-01 00:00:00" }), corpusNow)), `ahead of the clock at ["click_timestamp"]`)
+  })
+  it("agrees with ClickJson / CheckoutJson, the Schema that explains refusals", () => {
+    // the hot path checks the limits by hand; the Schema must refuse exactly the same messages
+    for (const m of [...poisonCorpus, ...nearValid]) {
+      let parsed: unknown
+      try {
+        parsed = JSON.parse(m.value)
+      } catch {
+        continue
+      }
+      const r = decodeAt(m.topic, m.value, Infinity)
+      if (isDecodeFailure(r) && errorOf(r).includes("Expected a timestamp")) continue
+      const schema = Result.isSuccess(Schema.decodeUnknownResult(m.topic === "clicks" ? ClickJson : CheckoutJson)(parsed))
+      assert.strictEqual(schema, !isDecodeFailure(r), `${m.name}: ${errorOf(r)}`)
+    }
+  })
+  it("never throws", () => {
+    const inputs = [
+      ...poisonCorpus.map((m) => m.value),
+      "{".repeat(1_000_000), "[".repeat(1_000_000) + "]".repeat(1_000_000), `{"a":${"[".repeat(1_000_000)}`,
+      `{"click_id":${"{\"a\":".repeat(100_000)}1${"}".repeat(100_000)}}`, "\u0000", "\ud800", "\ufeff{}"
+    ]
+    for (const text of inputs) {
+      assert.isTrue(isDecodeFailure(decodeClick(text, corpusLatestEventTime)), text.slice(0, 40))
+      assert.isTrue(isDecodeFailure(decodeCheckout(text, corpusLatestEventTime)), text.slice(0, 40))
     }
   })
 })
