@@ -75,7 +75,7 @@ const runOnce = (tables: Tables, messages: ReturnType<typeof input>, stopAfter: 
     const fiber = yield* Effect.forkChild(Runner.run({
       source: memory.source,
       topology: attributionTopology((b) => Effect.sync(() => tables.write(b)), restore ? tables.restore() : undefined),
-      options: { outOfOrdernessMs: 15_000, idleTimeoutMs: 30_000, flushIntervalMs: 0, flushRows: 7, tickMs: 1_000 }
+      options: { maxFutureMs: Infinity, outOfOrdernessMs: 15_000, idleTimeoutMs: 30_000, flushIntervalMs: 0, flushRows: 7, tickMs: 1_000 }
     }), { startImmediately: true })
     const settle = Effect.gen(function*() { for (let i = 0; i < 30; i++) yield* Effect.yieldNow })
     yield* memory.send({ _tag: "Assigned", partitions: [{ topic: "clicks", partition: 0 }, { topic: "checkouts", partition: 0 }] })

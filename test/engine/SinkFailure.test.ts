@@ -20,7 +20,7 @@ describe("sink failure", () => {
       const fiber = yield* Effect.forkChild(Runner.run({
         source: memory.source,
         topology: attributionTopology(() => Effect.suspend(() => { writes++; return Effect.fail(new Broken("disk on fire")) })),
-        options: { flushIntervalMs: 0, sinkQueueCapacity: 1, tickMs: 1_000 }
+        options: { maxFutureMs: Infinity, flushIntervalMs: 0, sinkQueueCapacity: 1, tickMs: 1_000 }
       }), { startImmediately: true })
       yield* memory.send({ _tag: "Assigned", partitions: [{ topic: "clicks", partition: 0 }] })
       for (let i = 0; i < 50; i++) {

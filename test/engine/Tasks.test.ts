@@ -31,7 +31,7 @@ const start = (options: {
     const batches: Array<SinkBatch<AttributionOutput>> = []
     const topology = attributionTopology((b) => Effect.sync(() => { batches.push(b); return options.write?.(b) }), options.recall)
     const fiber = yield* Effect.forkChild(Runner.run({
-      source: memory.source, topology, options: { idleTimeoutMs: I, flushIntervalMs: 0, tickMs: 1_000 }
+      source: memory.source, topology, options: { maxFutureMs: Infinity, idleTimeoutMs: I, flushIntervalMs: 0, tickMs: 1_000 }
     }), { startImmediately: true })
     let offset = 0
     const send = (topic: string, partition: number, value: string) =>

@@ -39,7 +39,8 @@ export const makeDriver = (options: { readonly partitions?: ReadonlyArray<readon
     const fiber = yield* Effect.forkChild(Runner.run({
       source: memory.source,
       topology: attributionTopology((batch) => Effect.sync(() => { batches.push(batch) })),
-      options: { outOfOrdernessMs: W, idleTimeoutMs: I, flushIntervalMs: 0, tickMs: 1_000, ...(options.align ? {} : { alignmentBufferLimit: 0 }) },
+      // TestClock starts at 1970: event times of 2026 would all be "too far ahead"
+      options: { maxFutureMs: Infinity, outOfOrdernessMs: W, idleTimeoutMs: I, flushIntervalMs: 0, tickMs: 1_000, ...(options.align ? {} : { alignmentBufferLimit: 0 }) },
       stats
     }), { startImmediately: true })
     const partitions = options.partitions ?? [["clicks", 0], ["checkouts", 0]]
