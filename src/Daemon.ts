@@ -14,7 +14,9 @@ import { EngineStats } from "./engine/EngineStats.ts"
 import type { Source } from "./engine/Source.ts"
 import * as HttpHealth from "./http/Health.ts"
 import * as HttpServer from "./http/Server.ts"
+import * as Attribution from "./jobs/Attribution.ts"
 import * as AttributionPipeline from "./jobs/AttributionPipeline.ts"
+import * as HourlyRollup from "./jobs/HourlyRollup.ts"
 import * as Dimensions from "./jobs/Dimensions.ts"
 import * as LoadDimensions from "./jobs/LoadDimensions.ts"
 import * as EngineStatusSink from "./sinks/EngineStatusSink.ts"
@@ -89,6 +91,16 @@ export const daemon = Effect.gen(function*() {
     yield* Layer.build(HttpServer.layer(config.httpPort, stats).pipe(Layer.provide(Layer.succeedContext(services))))
     yield* Effect.logInfo(`status on http://127.0.0.1:${config.httpPort}/`)
     yield* EngineStatusSink.sample(stats, 5_000).pipe(Effect.forkScoped)
+    if (source._tag === "Unbounded") {
+      // every partition of both topics must have committed a watermark before an hour counts as passed
+      const partitions = 2 * (source.partitionsPerTopic ?? config.kafkaPartitions)
+      const rollup = yield* HourlyRollup.schedule(source.name, Attribution.JOB, partitions, config.rollupEveryMs)
+      stats.schedules.set("hourly rollup", () => ({
+        lastRunAt: rollup.lastRunAt,
+        nextRunAt: rollup.lastRunAt === undefined ? undefined : rollup.lastRunAt + config.rollupEveryMs,
+        lastResult: rollup.lastResult
+      }))
+    }
     yield* AttributionPipeline.run(source, config, stats).pipe(Effect.provide(services))
   }).pipe(Effect.provide(database))
 }).pipe(Effect.scoped)

@@ -129,6 +129,8 @@ export const EngineConfig = Config.all({
   lakeFlushMs: ms("LAKE_FLUSH_MS", 300_000, 1),
   /** ... or sooner, once this many events are buffered */
   lakeBufferRows: count("LAKE_BUFFER_ROWS", 100_000),
+  /** how often the hourly rollup looks for hours the global watermark has passed */
+  rollupEveryMs: ms("ROLLUP_EVERY_MS", 10_000, 1),
   grafanaPassword: Config.String("GRAFANA_DB_PASSWORD").pipe(Config.withDefault("grafana"))
 })
 

@@ -4,7 +4,9 @@ import type { Scope } from "effect"
 import * as fsp from "node:fs/promises"
 import type { EngineConfig } from "../config.ts"
 import { EngineStats } from "../engine/EngineStats.ts"
+import * as Attribution from "../jobs/Attribution.ts"
 import * as AttributionPipeline from "../jobs/AttributionPipeline.ts"
+import * as HourlyRollup from "../jobs/HourlyRollup.ts"
 import { Dimensions } from "../jobs/Dimensions.ts"
 import * as ReplaySource from "../sources/ReplaySource.ts"
 import * as Progress from "./Progress.ts"
@@ -53,12 +55,14 @@ export const replay = (config: EngineConfig, files: ReplayFiles) =>
       yield* Progress.poll(progress, () => stats.eventsTotal)
       yield* AttributionPipeline.run(source, config, stats)
     }).pipe(Effect.scoped) // the bar ends before the summary line
+    // end of input is end of time: every hour the replay touched is rolled before it exits
+    const hours = yield* HourlyRollup.rollDue(source.name, Attribution.JOB, source.partitions.length)
     const seconds = ((yield* Clock.currentTimeMillis) - started) / 1000
     const c = (name: string) => stats.counter(name)
     yield* Console.error(
       `replayed ${stats.eventsTotal} messages in ${seconds.toFixed(1)} s (${Math.round(stats.eventsTotal / Math.max(seconds, 1e-3))}/s): ` +
         `${c("checkouts_written")} checkouts written, ${c("late_clicks")} late clicks, ${c("late_checkouts")} late checkouts, ` +
-        `${c("ingest_errors")} ingest errors, ${c("enrichment_misses")} enrichment misses`
+        `${c("ingest_errors")} ingest errors, ${c("enrichment_misses")} enrichment misses, ${hours} hours rolled up`
     )
     return stats
   }).pipe(Effect.scoped)

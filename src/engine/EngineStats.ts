@@ -45,6 +45,13 @@ export interface TaskView {
 /** What a process with no job yet shows. */
 const noJob = new JobStats("none")
 
+/** A scheduled fiber as the status page shows it (epoch ms). */
+export interface ScheduleView {
+  readonly lastRunAt: number | undefined
+  readonly nextRunAt: number | undefined
+  readonly lastResult: string | undefined
+}
+
 const emptyState: KeyGroupStats = { keys: 0, held: 0, pending: 0, timers: 0 }
 
 export class EngineStats {
@@ -52,6 +59,8 @@ export class EngineStats {
   readonly eventsByTopic = new Map<string, number>()
   /** each job's figures, by job name, in topology order */
   readonly jobs = new Map<string, JobStats>()
+  /** scheduled work of the process (rollup, export), by name, read on demand */
+  readonly schedules = new Map<string, () => ScheduleView>()
   private tasks: () => Iterable<TaskView> = () => []
   private jobIndex = new Map<string, number>()
 

@@ -89,6 +89,8 @@ export interface BoundedSource<E> {
 export interface UnboundedSource<E> {
   readonly _tag: "Unbounded"
   readonly name: string
+  /** partitions of each topic, when known: work on event time across users waits for all of them */
+  readonly partitionsPerTopic?: number
   /** Assigned/Revoked first, then records as they arrive. */
   readonly events: Stream.Stream<SourceEvent, E>
   /** Called after the sink has durably written everything up to `positions`. */

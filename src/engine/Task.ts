@@ -89,6 +89,8 @@ export class Task<Ev> {
   private readonly rebuilds: Array<boolean>
   /** the watermark the key groups were last advanced to */
   private advancedTo = -Infinity
+  /** the watermark of the last positions handed on */
+  private flushedWatermark = -Infinity
   private now = 0
 
   constructor(
@@ -303,7 +305,11 @@ export class Task<Ev> {
    */
   flush(): Array<TaskOutput<unknown>> {
     const watermark = this.tracker.value
-    const moved = this.laneByIndex.filter((lane) => lane.dirty)
+    // a watermark that moved is committed too (work on event time across tasks reads it),
+    // even when no partition released anything new (all idle, or the input ended)
+    const clockMoved = watermark !== this.flushedWatermark
+    this.flushedWatermark = watermark
+    const moved = this.laneByIndex.filter((lane) => lane.dirty || clockMoved)
     for (const lane of moved) lane.dirty = false
     const result = this.jobs.map((job, j): TaskOutput<unknown> => {
       const cutoff = watermark - job.retainMs - 1

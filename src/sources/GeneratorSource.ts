@@ -69,5 +69,5 @@ export const make = (options: GeneratorOptions): UnboundedSource<never> => {
     )
   }))
 
-  return { _tag: "Unbounded", name: `generator:${seed}@${options.startedAt}`, events, commit: () => Effect.void }
+  return { _tag: "Unbounded", name: `generator:${seed}@${options.startedAt}`, partitionsPerTopic: partitions, events, commit: () => Effect.void }
 }

@@ -449,6 +449,7 @@ export const make = <E = never>(options: KafkaSourceOptions<E>): Effect.Effect<K
         Effect.sync(() => {
           for (const p of positions) pendingCommits.set(partitionId(p), p)
         }),
+      partitionsPerTopic: partitionCount,
       handedOn: () => new Map([...slots.values()].filter((s) => s.state === "ready").map((s) => [s.id, s.next])),
       joins: () => joins
     } satisfies KafkaSource<E>
