@@ -188,4 +188,21 @@ describe.skipIf(!available)("replay into PostgreSQL", () => {
     expect(k).toEqual({ n: String(validCheckouts), offsets: String(validCheckouts), units: String(validCheckoutValues.reduce((a, v) => a + v.quantity, 0)), money: "DECIMAL(12,2)", time: "TIMESTAMP WITH TIME ZONE" })
     duck.closeSync()
   })
+
+  it("rolls every hour it touched before it exits: each dimension's values sum to the hour's checkouts", async () => {
+    expect(await query(db.url, "SELECT hour FROM shop.rollup_pending")).toEqual([])
+    const mismatches = await query(db.url, `
+      WITH truth AS (
+        SELECT date_trunc('hour', checkout_timestamp AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour, count(*)::int AS n,
+               coalesce(sum(total_amount) FILTER (WHERE payment_status = 'Success'), 0) AS revenue
+        FROM shop.checkout_attribution GROUP BY 1)
+      SELECT t.hour, d.dimension, t.n, r.n AS rolled, t.revenue, r.revenue AS rolled_revenue
+      FROM truth t CROSS JOIN (VALUES ('source'), ('category'), ('gender'), ('payment')) AS d(dimension)
+      LEFT JOIN (SELECT hour, dimension, sum(checkouts)::int AS n, sum(revenue) AS revenue FROM shop.hourly_rollup GROUP BY 1, 2) r
+        ON r.hour = t.hour AND r.dimension = d.dimension
+      WHERE r.n IS DISTINCT FROM t.n OR r.revenue IS DISTINCT FROM t.revenue`)
+    expect(mismatches).toEqual([])
+    const [hours] = await query<{ n: number }>(db.url, "SELECT count(DISTINCT hour)::int AS n FROM shop.hourly_rollup")
+    expect(hours!.n).toBeGreaterThanOrEqual(2) // ~17 minutes of event time across an hour boundary, and the late checkout
+  })
 })
