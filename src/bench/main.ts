@@ -6,6 +6,7 @@
  *   anchor.jsonParse       JSON.parse of every message (the floor of any decoder)
  *   anchor.decode          our Schema decode of every message
  *   engine.discard        replay → decode → align → watermark → join (one task), output discarded
+ *   engine.discard.withLake  the same with the raw-lake tap writing Parquet (ratios.lakeTapCost)
  *   pipeline.postgres      replay → ... → PostgreSQL upserts + positions (when a server answers)
  *
  * Settings: BENCH_EVENTS (default 400000), DATABASE_URL or TEST_DATABASE_ADMIN_URL for the
@@ -25,6 +26,9 @@ import { makeProducts, makeUsers, productsCsv, usersCsv } from "../generator/Cat
 import { makeSimulator } from "../generator/Shoppers.ts"
 import { defaultData } from "../generator/writeData.ts"
 import * as Attribution from "../jobs/Attribution.ts"
+import * as RawLake from "../jobs/RawLake.ts"
+import * as LakeSink from "../sinks/LakeSink.ts"
+import * as ParquetWriter from "../sinks/ParquetWriter.ts"
 import * as AttributionPipeline from "../jobs/AttributionPipeline.ts"
 import * as Dimensions from "../jobs/Dimensions.ts"
 import * as LoadDimensions from "../jobs/LoadDimensions.ts"
@@ -85,16 +89,18 @@ const anchors = (lines: { clicks: Array<string>; checkouts: Array<string> }) => 
   return { jsonParse: rate(events, parseMs), decode: rate(events, decodeMs) }
 }
 
-const discard = () =>
+/** The engine with attribution's output discarded; `lake`: with the raw-lake tap writing real Parquet files. */
+const discard = (lake: boolean) =>
   Effect.gen(function*() {
     const source = yield* ReplaySource.make(files())
+    const attribution = Attribution.node({ windowMs: settings.windowMs, dedupRetentionMs: settings.dedupRetentionMs }, { write: () => Effect.succeed({ fenced: [] }) })
+    const tap = lake
+      ? RawLake.node((yield* LakeSink.make({ lakeDir: settings.lakeDir, sourceName: "bench", job: RawLake.JOB, flushAfterMs: settings.lakeFlushMs, maxBufferRows: settings.lakeBufferRows },
+          yield* ParquetWriter.make, LakeSink.memoryStore())).sink)
+      : undefined
     const stats = yield* Runner.run({
       source,
-      topology: {
-        decode: Attribution.decode(topics),
-        ownership: memoryOwnership(),
-        jobs: [Attribution.node({ windowMs: settings.windowMs, dedupRetentionMs: settings.dedupRetentionMs }, { write: () => Effect.succeed({ fenced: [] }) })]
-      }
+      topology: { decode: Attribution.decode(topics), ownership: memoryOwnership(), jobs: tap === undefined ? [attribution] : [attribution, tap] }
     })
     return stats.eventsTotal
   }).pipe(Effect.scoped)
@@ -136,14 +142,16 @@ const main = async () => {
   const lines = generate()
   const anchor = anchors(lines)
   const engine: Record<string, { eventsPerSecond: number; peakRssMiB: number }> = {}
-  {
+  for (const [name, lake] of [["discard", false], ["discard.withLake", true], ["discard.again", false], ["discard.withLake.again", true]] as const) {
     const rss0 = process.memoryUsage().rss
     let peak = rss0
     const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss) }, 20)
-    const ms = await timed(() => Effect.runPromise(discard()))
+    const ms = await timed(() => Effect.runPromise(discard(lake)))
     clearInterval(sampler)
-    engine["discard"] = { eventsPerSecond: rate(events, ms), peakRssMiB: Math.round(peak / 2 ** 20) }
+    engine[name] = { eventsPerSecond: rate(events, ms), peakRssMiB: Math.round(peak / 2 ** 20) }
   }
+  // each measured twice, interleaved, so that a noisy neighbour hits both; the better of two counts
+  const best = (a: string, b: string) => Math.max(engine[a]!.eventsPerSecond, engine[b]!.eventsPerSecond)
   const pg = await postgres()
   const result = {
     events,
@@ -154,6 +162,8 @@ const main = async () => {
     ratios: {
       engineVsJsonParse: +(engine["discard"]!.eventsPerSecond / anchor.jsonParse).toFixed(3),
       engineVsDecode: +(engine["discard"]!.eventsPerSecond / anchor.decode).toFixed(3),
+      /** the raw-lake tap's cost: 1 − with/without (target ≤ 0.15) */
+      lakeTapCost: +(1 - best("discard.withLake", "discard.withLake.again") / best("discard", "discard.again")).toFixed(3),
       ...("eventsPerSecond" in pg ? { postgresVsEngine: +(pg["eventsPerSecond"]! / engine["discard"]!.eventsPerSecond).toFixed(3) } : {})
     }
   }

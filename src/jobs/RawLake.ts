@@ -12,14 +12,21 @@ import type { ShopEvent } from "./Attribution.ts"
 export const JOB = "lake"
 
 /**
- * The message's own JSON is kept when it holds no `\u` escape (the common case: no copy, no
- * re-encoding); otherwise the decoded fields are written as plain JSON, so that whatever the
- * lake's JSON reader makes of unusual escapes, the values are the engine's.
+ * The message's own JSON, when the lake's JSON reader is sure to read from it what the
+ * decoder read: no `\u` escape, and every id present as the JSON string the decoder made of
+ * it (an integer id written as `17.0` or `1e3` is not). The common case: no copy, no
+ * re-encoding. Otherwise the decoded fields are written as plain JSON.
  */
+const readsAlike = (raw: string, ...ids: ReadonlyArray<string | null>): boolean => {
+  if (raw.includes("\\u")) return false
+  for (const id of ids) if (id !== null && !raw.includes(`"${id}"`)) return false
+  return true
+}
+
 export const rawRow = (event: ShopEvent, message: Envelope): RawEventRow => {
-  const plain = !message.value.includes("\\u")
   if (event._tag === "Click") {
     const c = event.click
+    const plain = readsAlike(message.value, c.clickId, c.userId, c.productId)
     return {
       kind: "click", topic: message.topic, partition: message.partition, offset: message.offset, ts: c.ts,
       json: plain ? message.value : JSON.stringify({
@@ -29,6 +36,7 @@ export const rawRow = (event: ShopEvent, message: Envelope): RawEventRow => {
     }
   }
   const k = event.checkout
+  const plain = readsAlike(message.value, k.checkoutId, k.userId, k.productId)
   return {
     kind: "checkout", topic: message.topic, partition: message.partition, offset: message.offset, ts: k.ts,
     json: plain ? message.value : JSON.stringify({

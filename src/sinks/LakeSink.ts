@@ -14,7 +14,7 @@
  * offsets are written again. So after a crash at any moment every valid message is in the
  * lake exactly once. Temporary files left by a crash are removed at restore.
  */
-import { Clock, Effect, Schedule, Semaphore } from "effect"
+import { Clock, Effect, Fiber, Schedule, Semaphore } from "effect"
 import type { Scope } from "effect"
 import { SqlClient } from "effect/sql"
 import { createHash } from "node:crypto"
@@ -123,6 +123,7 @@ export const make = <E>(options: LakeSinkOptions, writer: ParquetWriter, store: 
     /** per partition: the next offset not yet in a renamed file (or committed position) */
     const written = new Map<string, number>()
     const lock = yield* Semaphore.make(1)
+    const scope = yield* Effect.scope
     const topicDir = (topic: string) => nodePath.join(lakeDir, "raw", topic)
     const key = (topic: string, partition: number) => `${topic}/${partition}`
 
@@ -193,53 +194,81 @@ export const make = <E>(options: LakeSinkOptions, writer: ParquetWriter, store: 
         return files
       })
 
-    /** Writes out every buffer (and commits positions of partitions with nothing to write). */
+    /**
+     * Writes out the given buffers: their files under temporary names, then the fenced commit
+     * that renames them and stores the positions. On failure nothing is visible and the
+     * buffers go back in front of what arrived meanwhile (the next flush tries again).
+     */
+    const writeOut = (taken: ReadonlyArray<PartitionBuffer>, now: number) =>
+      Effect.gen(function*() {
+        const staged: Array<{ buffer: PartitionBuffer; files: Array<{ temp: string; final: string }> }> = []
+        const cleanup = Effect.sync(() => { for (const s of staged) for (const f of s.files) fs.rmSync(f.temp, { force: true }) })
+        yield* Effect.gen(function*() {
+          for (const buffer of taken) {
+            const to = buffer.position.nextOffset - 1
+            staged.push({ buffer, files: buffer.rows.length === 0 || to < buffer.from ? [] : yield* writeFiles(buffer, to) })
+          }
+          const claims = new Map<number, TaskClaim>()
+          for (const { buffer } of staged) claims.set(buffer.position.task, { task: buffer.position.task, epoch: buffer.position.epoch })
+          const fenced = yield* store.commit(
+            [...claims.values()],
+            (fenced) => staged.filter((s) => !fenced.has(s.buffer.position.task)).map((s) => s.buffer.position),
+            (fenced) => Effect.try({
+              try: () => {
+                for (const s of staged) if (!fenced.has(s.buffer.position.task)) for (const f of s.files) fs.renameSync(f.temp, f.final)
+              },
+              catch: (cause) => new LakeError({ message: `cannot rename into ${lakeDir}: ${String(cause)}`, cause })
+            })
+          )
+          for (const s of staged) {
+            if (fenced.has(s.buffer.position.task)) {
+              for (const f of s.files) fs.rmSync(f.temp, { force: true })
+              continue
+            }
+            figures.rows += s.buffer.rows.length
+            for (const f of s.files) {
+              figures.files++
+              figures.bytes += fs.statSync(f.final).size
+            }
+          }
+          figures.flushes++
+          figures.lastFlushAt = now
+        }).pipe(Effect.tapError((e) => Effect.andThen(cleanup, Effect.sync(() => {
+          // not committed: the events go back in front of what arrived meanwhile
+          for (const b of taken) {
+            const k = key(b.topic, b.partition)
+            const current = buffers.get(k)
+            if (current === undefined || current.position.epoch !== b.position.epoch) buffers.set(k, b)
+            else {
+              current.rows = [...b.rows, ...current.rows]
+              current.from = b.from
+            }
+            written.set(k, b.from)
+            figures.buffered += b.rows.length
+            figures.oldestBufferedAt = Math.min(figures.oldestBufferedAt ?? now, now)
+          }
+        }).pipe(Effect.andThen(Effect.logWarning(`lake: ${(e as { message?: string }).message ?? String(e)}; the events stay buffered and are written at the next flush`))))))
+      })
+
+    /** the flush being written in the background: one at a time, overlapping the engine's work */
+    let inFlight: Fiber.Fiber<void, unknown> | undefined
+    const awaitInFlight = Effect.suspend(() => inFlight === undefined ? Effect.void : Effect.asVoid(Effect.exit(Fiber.join(inFlight))))
+
+    /**
+     * Takes every buffer (and the positions of partitions with nothing to write) and writes
+     * them out in the background, once the previous flush is done: DuckDB writes on its own
+     * threads while the engine goes on; a second full buffer waits (backpressure).
+     */
     const flushAll = Effect.gen(function*() {
+      yield* awaitInFlight
       if (buffers.size === 0) return
       const now = yield* Clock.currentTimeMillis
       const taken = [...buffers.values()]
       buffers.clear()
       figures.buffered = 0
       figures.oldestBufferedAt = undefined
-      const staged: Array<{ buffer: PartitionBuffer; files: Array<{ temp: string; final: string }> }> = []
-      for (const buffer of taken) {
-        const to = buffer.position.nextOffset - 1
-        staged.push({ buffer, files: buffer.rows.length === 0 || to < buffer.from ? [] : yield* writeFiles(buffer, to) })
-      }
-      const claims = new Map<number, TaskClaim>()
-      for (const { buffer } of staged) claims.set(buffer.position.task, { task: buffer.position.task, epoch: buffer.position.epoch })
-      const fenced = yield* store.commit(
-        [...claims.values()],
-        (fenced) => staged.filter((s) => !fenced.has(s.buffer.position.task)).map((s) => s.buffer.position),
-        (fenced) => Effect.try({
-          try: () => {
-            for (const s of staged) if (!fenced.has(s.buffer.position.task)) for (const f of s.files) fs.renameSync(f.temp, f.final)
-          },
-          catch: (cause) => new LakeError({ message: `cannot rename into ${lakeDir}: ${String(cause)}`, cause })
-        })
-      ).pipe(Effect.onError(() => Effect.sync(() => {
-        // not committed: the files stay temporary (removed at the next restore), the events go back
-        for (const s of staged) for (const f of s.files) fs.rmSync(f.temp, { force: true })
-        for (const s of staged) if (!buffers.has(key(s.buffer.topic, s.buffer.partition))) {
-          buffers.set(key(s.buffer.topic, s.buffer.partition), s.buffer)
-          figures.buffered += s.buffer.rows.length
-          figures.oldestBufferedAt ??= now
-        }
-      })))
-      for (const s of staged) {
-        if (fenced.has(s.buffer.position.task)) {
-          for (const f of s.files) fs.rmSync(f.temp, { force: true })
-          continue
-        }
-        written.set(key(s.buffer.topic, s.buffer.partition), s.buffer.position.nextOffset)
-        figures.rows += s.buffer.rows.length
-        for (const f of s.files) {
-          figures.files++
-          figures.bytes += fs.statSync(f.final).size
-        }
-      }
-      figures.flushes++
-      figures.lastFlushAt = now
+      for (const b of taken) written.set(key(b.topic, b.partition), b.position.nextOffset) // what arrives next starts there
+      inFlight = yield* Effect.forkIn(Effect.ignore(writeOut(taken, now)), scope)
     })
 
     const due = (now: number) =>
@@ -305,10 +334,32 @@ export const make = <E>(options: LakeSinkOptions, writer: ParquetWriter, store: 
 
     const sink: Sink<RawEventRow, LakeError | E> = {
       write,
-      close: Semaphore.withPermits(lock, 1)(flushAll)
+      close: Semaphore.withPermits(lock, 1)(Effect.andThen(flushAll, awaitInFlight))
     }
-    return { sink, recall, figures, flushAll: Semaphore.withPermits(lock, 1)(flushAll) }
+    /** writes out everything buffered and waits until it is in place */
+    const flushNow = Semaphore.withPermits(lock, 1)(Effect.andThen(flushAll, awaitInFlight))
+    /** waits for the flush in the background, if any (tests) */
+    const settled = awaitInFlight
+    return { sink, recall, figures, flushAll: flushNow, settled }
   })
 
 export type LakeSink = Effect.Success<ReturnType<typeof make>>
 export type { Scope }
+
+/** The lake's progress in memory (benchmarks, tests): every claim's epoch is current. */
+export const memoryStore = (): LakeStore<never> => {
+  const positions = new Map<string, TaskPosition>()
+  return {
+    commit: (_claims, live, rename) =>
+      Effect.gen(function*() {
+        const none = new Set<number>()
+        yield* rename(none)
+        for (const p of live(none)) positions.set(`${p.topic}/${p.partition}`, p)
+        return none as ReadonlySet<number>
+      }),
+    load: (refs) => Effect.succeed(refs.flatMap((r): Array<CommittedPosition> => {
+      const p = positions.get(`${r.topic}/${r.partition}`)
+      return p === undefined ? [] : [{ topic: p.topic, partition: p.partition, nextOffset: p.nextOffset, restartOffset: p.nextOffset, maxEventTime: -Infinity, watermark: -Infinity }]
+    }))
+  }
+}

@@ -1,9 +1,11 @@
 /**
  * Writes raw events to Parquet with DuckDB (an embedded, well-kept engine; never a
- * hand-written encoder). A batch goes into a staging table through DuckDB's appender (three
- * values per event: the JSON, the event time, the offset: the cheapest path measured from
- * JavaScript, ~1.3 µs per event) and DuckDB, on its own threads, extracts the typed columns
- * and writes the file with `COPY … TO … (FORMAT parquet)`.
+ * hand-written encoder). A batch becomes one text of JSON records, `{"o":offset,"t":time,
+ * "v":<the event's JSON>}` one after another, written next to the target (off the event
+ * loop); DuckDB, on its own threads, reads it with `read_json(format = 'unstructured')`
+ * (the event's JSON parsed once, straight into a typed STRUCT: multi-line JSON is fine) and
+ * writes the file with `COPY … TO … (FORMAT parquet)`. Measured cheapest from JavaScript:
+ * a string concatenation per event, against ~1.3 µs for DuckDB's appender.
  *
  * Columns (SPEC §1 and §6): the event's fields under their input names, typed: ids and other
  * text as VARCHAR (a JSON integer id as its decimal string), `quantity` INTEGER,
@@ -13,6 +15,7 @@
 import { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api"
 import { Data, Effect, Semaphore } from "effect"
 import type { Scope } from "effect"
+import * as fsp from "node:fs/promises"
 import type { RawEventRow } from "../domain/Rows.ts"
 
 export class LakeError extends Data.TaggedError("LakeError")<{
@@ -20,34 +23,24 @@ export class LakeError extends Data.TaggedError("LakeError")<{
   readonly cause?: unknown
 }> {}
 
-/** A text field: a JSON string as is, a JSON number as its integer decimal string (ids). */
-const id = (field: string) =>
-  `CASE WHEN json_type(j, '$.${field}') = 'VARCHAR' THEN j->>'${field}' ` +
-  `WHEN json_type(j, '$.${field}') IN ('BIGINT', 'UBIGINT', 'DOUBLE') THEN CAST(CAST(CAST(j->'${field}' AS DOUBLE) AS BIGINT) AS VARCHAR) END`
-const text = (field: string) => `j->>'${field}'`
+const STRUCT: Record<RawEventRow["kind"], string> = {
+  click: "STRUCT(click_id VARCHAR, user_id VARCHAR, product_id VARCHAR, source VARCHAR, event_type VARCHAR, user_agent VARCHAR, ip_address VARCHAR)",
+  checkout: "STRUCT(checkout_id VARCHAR, user_id VARCHAR, product_id VARCHAR, quantity DOUBLE, shipping_cost DOUBLE, discount DOUBLE, " +
+    "payment_method VARCHAR, payment_status VARCHAR, payment_description VARCHAR, shipping_address VARCHAR)"
+}
 
 const PROJECTION: Record<RawEventRow["kind"], string> = {
-  click: [
-    `${id("click_id")} AS click_id`, `${id("user_id")} AS user_id`, `${id("product_id")} AS product_id`,
-    `${text("source")} AS source`, `coalesce(${text("event_type")}, 'click') AS event_type`,
-    `${text("user_agent")} AS user_agent`, `${text("ip_address")} AS ip_address`,
-    `CAST(epoch_ms(CAST(ts AS BIGINT)) AS TIMESTAMPTZ) AS click_timestamp`
-  ].join(", "),
-  checkout: [
-    `${id("checkout_id")} AS checkout_id`, `${id("user_id")} AS user_id`, `${id("product_id")} AS product_id`,
-    `CAST(CAST(j->'quantity' AS DOUBLE) AS INTEGER) AS quantity`,
-    `CAST(CAST(j->'shipping_cost' AS DOUBLE) AS DECIMAL(12,2)) AS shipping_cost`,
-    `CAST(j->'discount' AS DOUBLE) AS discount`,
-    `${text("payment_method")} AS payment_method`, `${text("payment_status")} AS payment_status`,
-    `${text("payment_description")} AS payment_description`, `${text("shipping_address")} AS shipping_address`,
-    `CAST(epoch_ms(CAST(ts AS BIGINT)) AS TIMESTAMPTZ) AS checkout_timestamp`
-  ].join(", ")
+  click: "v.click_id, v.user_id, v.product_id, v.source, coalesce(v.event_type, 'click') AS event_type, v.user_agent, v.ip_address, " +
+    "CAST(epoch_ms(CAST(t AS BIGINT)) AS TIMESTAMPTZ) AS click_timestamp",
+  checkout: "v.checkout_id, v.user_id, v.product_id, CAST(v.quantity AS INTEGER) AS quantity, CAST(v.shipping_cost AS DECIMAL(12,2)) AS shipping_cost, " +
+    "v.discount, v.payment_method, v.payment_status, v.payment_description, v.shipping_address, " +
+    "CAST(epoch_ms(CAST(t AS BIGINT)) AS TIMESTAMPTZ) AS checkout_timestamp"
 }
 
 const quote = (path: string) => `'${path.replaceAll("'", "''")}'`
 
 export interface ParquetWriter {
-  /** Writes `rows` (all of one kind and one partition) to a Parquet file at `path`. */
+  /** Writes `rows` (all of one kind and one partition) to a Parquet file at `path` (and a scratch file beside it). */
   readonly write: (kind: RawEventRow["kind"], partition: number, rows: ReadonlyArray<RawEventRow>, path: string) => Effect.Effect<void, LakeError>
 }
 
@@ -59,7 +52,6 @@ export const make: Effect.Effect<ParquetWriter, LakeError, Scope.Scope> = Effect
         const instance = await DuckDBInstance.create(":memory:", { threads: "2" })
         const c = await instance.connect()
         await c.run(`SET TimeZone = 'UTC'`)
-        await c.run(`CREATE TABLE staging (v VARCHAR, ts DOUBLE, "offset" DOUBLE)`)
         return c
       },
       catch: (cause) => new LakeError({ message: `cannot start DuckDB: ${String(cause)}`, cause })
@@ -71,21 +63,22 @@ export const make: Effect.Effect<ParquetWriter, LakeError, Scope.Scope> = Effect
   const write = (kind: RawEventRow["kind"], partition: number, rows: ReadonlyArray<RawEventRow>, path: string) =>
     Semaphore.withPermits(lock, 1)(Effect.tryPromise({
       try: async () => {
-        await connection.run("DELETE FROM staging")
-        const appender = await connection.createAppender("staging")
+        const parts: Array<string> = new Array(rows.length)
         for (let i = 0; i < rows.length; i++) {
           const r = rows[i]!
-          appender.appendVarchar(r.json)
-          appender.appendDouble(r.ts)
-          appender.appendDouble(r.offset)
-          appender.endRow()
+          parts[i] = `{"o":${r.offset},"t":${r.ts},"v":${r.json}}`
         }
-        appender.flushSync()
-        appender.closeSync()
-        await connection.run(
-          `COPY (SELECT ${PROJECTION[kind]}, CAST(${partition} AS INTEGER) AS "partition", CAST("offset" AS BIGINT) AS "offset" ` +
-            `FROM (SELECT CAST(v AS JSON) AS j, ts, "offset" FROM staging) ORDER BY "offset") TO ${quote(path)} (FORMAT parquet)`
-        )
+        const scratch = `${path}.json.tmp`
+        await fsp.writeFile(scratch, parts.join("\n"))
+        try {
+          await connection.run(
+            `COPY (SELECT ${PROJECTION[kind]}, CAST(${partition} AS INTEGER) AS "partition", o AS "offset" ` +
+              `FROM read_json(${quote(scratch)}, format = 'unstructured', columns = {o: 'BIGINT', t: 'DOUBLE', v: '${STRUCT[kind]}'}) ORDER BY o) ` +
+              `TO ${quote(path)} (FORMAT parquet)`
+          )
+        } finally {
+          await fsp.rm(scratch, { force: true })
+        }
       },
       catch: (cause) => new LakeError({ message: `cannot write ${path}: ${(cause as Error)?.message ?? String(cause)}`, cause })
     }))
