@@ -289,7 +289,8 @@ export const run = <Ev, ESource, ESink>(args: {
       }),
       Effect.catchCause((cause) => Effect.logWarning("stop: writing what is in flight failed; it is read again at the next start", cause))
     )
-    yield* Effect.onInterrupt(loop, () => stopping)
+    // a sink that fails for good fails the job at once, even when no later flush finds its queue full
+    yield* Effect.onInterrupt(Effect.raceFirst(loop, Deferred.await(sinkFailed)), () => stopping)
     yield* finish
     return stats
   })

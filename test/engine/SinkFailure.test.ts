@@ -33,4 +33,27 @@ describe("sink failure", () => {
       assert.include(String(Exit.isFailure(exit) ? exit.cause : ""), "disk on fire")
       assert.strictEqual(writes, 1)
     }))
+
+  it.effect("fails the job even when the input goes quiet right after the failure", () =>
+    Effect.gen(function*() {
+      const memory = yield* MemorySource.make()
+      let writes = 0
+      const fiber = yield* Effect.forkChild(Runner.run({
+        source: memory.source,
+        topology: attributionTopology(() => Effect.suspend(() => { writes++; return Effect.fail(new Broken("disk on fire")) })),
+        options: { flushIntervalMs: 0, tickMs: 1_000 }
+      }), { startImmediately: true })
+      yield* memory.send({ _tag: "Assigned", partitions: [{ topic: "clicks", partition: 0 }] })
+      // one batch, then nothing: no later flush is there to find the queue full
+      yield* memory.send({ _tag: "Records", topic: "clicks", partition: 0, records: [{ topic: "clicks", partition: 0, offset: 0, key: null, value: clickJson("c0", "u1", 1_000_000) }], backlog: false })
+      for (let i = 0; i < 10; i++) {
+        yield* TestClock.adjust(1_000)
+        yield* Effect.yieldNow
+      }
+      const exit = fiber.pollUnsafe()
+      assert.isDefined(exit, "the job is still running with a dead sink")
+      assert.isTrue(Exit.isFailure(exit!))
+      assert.include(String(Exit.isFailure(exit!) ? exit!.cause : ""), "disk on fire")
+      assert.strictEqual(writes, 1)
+    }))
 })
