@@ -42,6 +42,20 @@ export interface TaskView {
   readonly state: (job: number) => KeyGroupStats
 }
 
+/**
+ * A scheduled job's state for the status page (the midnight export, …): kept up to date by
+ * the job itself. Times are epoch ms of processing time.
+ */
+export interface ScheduledJobStatus {
+  readonly name: string
+  /** when the last run started */
+  lastRunAt: number | undefined
+  /** what the last run did, in words (e.g. "succeeded: 2026-11-23, 1 234 rows") */
+  lastResult: string | undefined
+  /** when the schedule fires next */
+  nextRunAt: number | undefined
+}
+
 /** What a process with no job yet shows. */
 const noJob = new JobStats("none")
 
@@ -52,6 +66,8 @@ export class EngineStats {
   readonly eventsByTopic = new Map<string, number>()
   /** each job's figures, by job name, in topology order */
   readonly jobs = new Map<string, JobStats>()
+  /** scheduled jobs by name, in registration order */
+  readonly scheduledJobs = new Map<string, ScheduledJobStatus>()
   private tasks: () => Iterable<TaskView> = () => []
   private jobIndex = new Map<string, number>()
 
@@ -66,6 +82,13 @@ export class EngineStats {
   job(name: string): JobStats {
     let j = this.jobs.get(name)
     if (j === undefined) this.jobs.set(name, j = new JobStats(name))
+    return j
+  }
+
+  /** The status of scheduled job `name` (created on first use). */
+  scheduledJob(name: string): ScheduledJobStatus {
+    let j = this.scheduledJobs.get(name)
+    if (j === undefined) this.scheduledJobs.set(name, j = { name, lastRunAt: undefined, lastResult: undefined, nextRunAt: undefined })
     return j
   }
 
