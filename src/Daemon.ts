@@ -16,6 +16,7 @@ import * as HttpHealth from "./http/Health.ts"
 import * as HttpServer from "./http/Server.ts"
 import * as AttributionPipeline from "./jobs/AttributionPipeline.ts"
 import * as Dimensions from "./jobs/Dimensions.ts"
+import * as ExportSchedule from "./jobs/ExportSchedule.ts"
 import * as LoadDimensions from "./jobs/LoadDimensions.ts"
 import * as EngineStatusSink from "./sinks/EngineStatusSink.ts"
 import { setGrafanaPassword } from "./sinks/GrafanaRole.ts"
@@ -89,6 +90,9 @@ export const daemon = Effect.gen(function*() {
     yield* Layer.build(HttpServer.layer(config.httpPort, stats).pipe(Layer.provide(Layer.succeedContext(services))))
     yield* Effect.logInfo(`status on http://127.0.0.1:${config.httpPort}/`)
     yield* EngineStatusSink.sample(stats, 5_000).pipe(Effect.forkScoped)
+    // the midnight export (SPEC §6): a catch-up now, then at 00:01 in EXPORT_TZ; one process of many runs it
+    yield* ExportSchedule.runOnDatabase({ lakeDir: config.lakeDir, timeZone: config.exportTz }, stats.scheduledJob(ExportSchedule.JOB_NAME))
+      .pipe(Effect.forkScoped)
     yield* AttributionPipeline.run(source, config, stats).pipe(Effect.provide(services))
   }).pipe(Effect.provide(database))
 }).pipe(Effect.scoped)

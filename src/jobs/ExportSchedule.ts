@@ -15,8 +15,10 @@
  * @since 0.1.0
  */
 import { Cause, Clock, Cron, Effect, Option, Result, Schedule } from "effect"
+import type { SqlClient } from "effect/sql"
 import type { ScheduledJobStatus } from "../engine/EngineStats.ts"
 import { type Day, EXPORT_CRON, type ExportHistory, lastDueDay, pendingDays } from "./ExportCalendar.ts"
+import * as MidnightExport from "./MidnightExport.ts"
 
 /** The name the status page shows. */
 export const JOB_NAME = "midnight-export"
@@ -98,3 +100,10 @@ export const run = <E>(jobs: ExportJobs<E>, options: ScheduleOptions, status: Sc
     yield* tick
     yield* Effect.schedule(tick, Schedule.cron(cron.success))
   }).pipe(Effect.orDie)
+
+/**
+ * The daemon's schedule: `run` over the real export on the pool in context, its state in
+ * `status` (the daemon passes `stats.scheduledJob(JOB_NAME)`, which the status page shows).
+ */
+export const runOnDatabase = (options: MidnightExport.ExportOptions, status: ScheduledJobStatus): Effect.Effect<void, never, SqlClient.SqlClient> =>
+  Effect.flatMap(MidnightExport.make(options), (jobs) => run(jobs, { timeZone: options.timeZone }, status))
