@@ -26,7 +26,7 @@
  *
  * @since 0.1.0
  */
-import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api"
+import type { DuckDBConnection } from "@duckdb/node-api"
 import { Cause, Clock, Context, Data, Effect, Exit, Layer, Option, Stream } from "effect"
 import type { Scope } from "effect"
 import { SqlClient } from "effect/sql"
@@ -131,10 +131,11 @@ const fileName = "part-0.parquet"
 const duck = <A>(what: string, f: () => Promise<A>) => Effect.tryPromise({ try: f, catch: lakeError(what) })
 const disk = <A>(what: string, f: () => A) => Effect.try({ try: f, catch: lakeError(what) })
 
-/** An in-memory DuckDB for the life of the scope; spills, if it must, under `tempDir`. */
+/** An in-memory DuckDB for the life of the scope; spills, if it must, under `tempDir`. Loaded on first use (commands that never export do not pay for it). */
 const openDuck = (tempDir: string): Effect.Effect<DuckDBConnection, ExportError, Scope.Scope> =>
   Effect.acquireRelease(
     duck("cannot start DuckDB", async () => {
+      const { DuckDBInstance } = await import("@duckdb/node-api")
       const instance = await DuckDBInstance.create(":memory:", {
         temp_directory: tempDir, autoinstall_known_extensions: "false", autoload_known_extensions: "false"
       })
