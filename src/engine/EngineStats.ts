@@ -50,7 +50,7 @@ export interface ScheduledJobStatus {
   readonly name: string
   /** when the last run started */
   lastRunAt: number | undefined
-  /** what the last run did, in words (e.g. "succeeded: 2026-11-23, 1 234 rows") */
+  /** what the last run did, in words (e.g. "succeeded: 2026-11-23, 1,234 rows") */
   lastResult: string | undefined
   /** when the schedule fires next */
   nextRunAt: number | undefined
