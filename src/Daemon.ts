@@ -18,6 +18,7 @@ import * as Attribution from "./jobs/Attribution.ts"
 import * as AttributionPipeline from "./jobs/AttributionPipeline.ts"
 import * as HourlyRollup from "./jobs/HourlyRollup.ts"
 import * as Dimensions from "./jobs/Dimensions.ts"
+import * as ExportSchedule from "./jobs/ExportSchedule.ts"
 import * as LoadDimensions from "./jobs/LoadDimensions.ts"
 import * as EngineStatusSink from "./sinks/EngineStatusSink.ts"
 import { setGrafanaPassword } from "./sinks/GrafanaRole.ts"
@@ -94,13 +95,11 @@ export const daemon = Effect.gen(function*() {
     if (source._tag === "Unbounded") {
       // every partition of both topics must have committed a watermark before an hour counts as passed
       const partitions = 2 * (source.partitionsPerTopic ?? config.kafkaPartitions)
-      const rollup = yield* HourlyRollup.schedule(source.name, Attribution.JOB, partitions, config.rollupEveryMs)
-      stats.schedules.set("hourly rollup", () => ({
-        lastRunAt: rollup.lastRunAt,
-        nextRunAt: rollup.lastRunAt === undefined ? undefined : rollup.lastRunAt + config.rollupEveryMs,
-        lastResult: rollup.lastResult
-      }))
+      yield* HourlyRollup.schedule(source.name, Attribution.JOB, partitions, config.rollupEveryMs, stats.scheduledJob(HourlyRollup.JOB_NAME))
     }
+    // the midnight export (SPEC §6): a catch-up now, then at 00:01 in EXPORT_TZ; one process of many runs it
+    yield* ExportSchedule.runOnDatabase({ lakeDir: config.lakeDir, timeZone: config.exportTz }, stats.scheduledJob(ExportSchedule.JOB_NAME))
+      .pipe(Effect.forkScoped)
     yield* AttributionPipeline.run(source, config, stats).pipe(Effect.provide(services))
   }).pipe(Effect.provide(database))
 }).pipe(Effect.scoped)

@@ -14,6 +14,7 @@ import * as GenerateKafka from "./commands/GenerateKafka.ts"
 import { loadDims } from "./commands/LoadDims.ts"
 import { replay } from "./commands/Replay.ts"
 import * as Dimensions from "./jobs/Dimensions.ts"
+import { isDay } from "./jobs/ExportCalendar.ts"
 import { daemon } from "./Daemon.ts"
 import { runMain, UsageError } from "./Process.ts"
 import { defaultBrokers, parseBrokers } from "./sources/KafkaClient.ts"
@@ -132,13 +133,53 @@ const commands: Record<string, Command> = {
           yield* replay(config, { clicks, checkouts })
         }))
     }
+  },
+  export: {
+    summary: "the midnight export of one day to the lake, by hand",
+    usage: "insights export --date YYYY-MM-DD\n\n" +
+      "Writes that day's checkout_attribution rows (the day in EXPORT_TZ, default UTC) to LAKE_DIR/exports/checkouts/dt=DAY/part-0.parquet\n" +
+      "and its summary to LAKE_DIR/exports/daily_summary/dt=DAY/part-0.parquet, replacing what an earlier run wrote; the same code\n" +
+      "as the daemon's 00:01 schedule, recorded in shop.export_runs (waits while another process runs an export).\n" +
+      "Progress on stderr for long days; one summary line at the end. A failure is one line, exit 1.",
+    options: { date: { type: "string" } },
+    run: (flags) => {
+      const date = flags["date"]
+      if (date === undefined) throw new UsageError("export needs --date YYYY-MM-DD")
+      if (typeof date !== "string" || !isDay(date)) throw new UsageError(`--date must be a day written YYYY-MM-DD, got ${String(date)}`)
+      return Effect.gen(function*() {
+        const config = yield* EngineConfig
+        const Export = yield* Effect.promise(() => import("./commands/Export.ts")) // DuckDB loads with it
+        yield* Export.exportDay(config, date).pipe(Effect.provide(CommandDatabase.layer(config)))
+      }).pipe(Effect.scoped)
+    }
+  },
+  query: {
+    summary: "DuckDB over the lake: raw.clicks, raw.checkouts, exports.checkouts, exports.daily_summary",
+    usage: "insights query \"SQL\" [--json | --csv]\n\n" +
+      "Runs SQL in DuckDB (in memory) over LAKE_DIR (default ./lake), no database needed. Views:\n" +
+      "  raw.clicks, raw.checkouts   LAKE_DIR/raw/<topic>/dt=…/hour=…/*.parquet (the events' fields, partition, offset, dt, hour)\n" +
+      "  exports.checkouts           LAKE_DIR/exports/checkouts/dt=…/ (the midnight export: checkout_attribution's columns, dt)\n" +
+      "  exports.daily_summary       LAKE_DIR/exports/daily_summary/dt=…/ (day, checkouts, paid_checkouts, units, revenue, profit, attributed_share, dt)\n" +
+      "A table with no files yet is an empty view. Times are shown in UTC.\n" +
+      "Output: an aligned table; --json one JSON object per row; --csv with a header row.\n" +
+      "SQL DuckDB refuses, or a missing LAKE_DIR: one line, exit 2; a failure reading the files: one line, exit 1.",
+    options: { json: { type: "boolean" }, csv: { type: "boolean" } },
+    positionals: true,
+    run: (flags, positionals) => {
+      if (positionals.length === 0) throw new UsageError("query needs the SQL to run: insights query \"SELECT …\"")
+      if (positionals.length > 1) throw new UsageError(`query takes one SQL argument (quote it), got ${positionals.length}`)
+      if (flags["json"] && flags["csv"]) throw new UsageError("query: --json and --csv exclude each other")
+      const format = flags["json"] ? "json" : flags["csv"] ? "csv" : "table"
+      return Effect.gen(function*() {
+        const config = yield* EngineConfig
+        const Query = yield* Effect.promise(() => import("./commands/Query.ts")) // DuckDB loads with it
+        yield* Query.query(config, positionals[0]!, format)
+      })
+    }
   }
 }
 
-const NOT_YET: Record<string, string> = {
-  export: "the midnight export of one day to the lake, by hand (arrives with the data lake)",
-  query: "DuckDB over the lake (arrives with the data lake)"
-}
+const NOT_YET: Record<string, string> = {}
 
 const mainHelp = () =>
   [

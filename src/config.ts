@@ -8,6 +8,7 @@
  * and exit 2 (src/Process.ts). An empty variable counts as unset.
  */
 import { Config, Effect, Option, Schema, SchemaIssue } from "effect"
+import { canonicalTimeZone } from "./jobs/ExportCalendar.ts"
 
 /** What a numeric setting accepts. */
 export interface NumericRange {
@@ -89,6 +90,18 @@ const ms = (name: string, fallback: number, min: 0 | 1) => number(name, fallback
 const count = (name: string, fallback: number, max?: number) =>
   number(name, fallback, max === undefined ? { integer: true, min: 1 } : { integer: true, min: 1, max })
 
+/** A named time zone (canonical spelling), checked when read; empty is unset. */
+export const timeZone = (name: string, fallback: string): Config.Config<string> =>
+  Config.option(Config.String(name)).pipe(Config.mapEffect(Option.match({
+    onNone: () => Effect.succeed(fallback),
+    onSome: (raw) => {
+      const tz = canonicalTimeZone(raw.trim())
+      return tz !== undefined
+        ? Effect.succeed(tz)
+        : Effect.fail(invalidSetting(`${name} must be a time zone name such as UTC, Europe/Paris or Asia/Tokyo (got ${quote(raw)})`))
+    }
+  })))
+
 /** where the embedded PostgreSQL keeps its data unless EMBEDDED_PG_DIR says otherwise */
 export const DEFAULT_EMBEDDED_PG_DIR = ".data/postgres"
 
@@ -131,6 +144,8 @@ export const EngineConfig = Config.all({
   lakeBufferRows: count("LAKE_BUFFER_ROWS", 100_000),
   /** how often the hourly rollup looks for hours the global watermark has passed */
   rollupEveryMs: ms("ROLLUP_EVERY_MS", 10_000, 1),
+  /** the zone of the midnight export's days and of its 00:01 schedule (SPEC §6) */
+  exportTz: timeZone("EXPORT_TZ", "UTC"),
   grafanaPassword: Config.String("GRAFANA_DB_PASSWORD").pipe(Config.withDefault("grafana"))
 })
 

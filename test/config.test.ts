@@ -82,6 +82,15 @@ describe("config", () => {
     for (const [env, line] of cases) assert.strictEqual(refusal(env), line, JSON.stringify(env))
   })
 
+  it("EXPORT_TZ: UTC by default, names read canonically, unknown zones and offsets refused in one line", () => {
+    assert.strictEqual(accepted({}).exportTz, "UTC")
+    assert.strictEqual(accepted({ EXPORT_TZ: "" }).exportTz, "UTC")
+    assert.strictEqual(accepted({ EXPORT_TZ: "asia/tokyo" }).exportTz, "Asia/Tokyo")
+    assert.strictEqual(accepted({ EXPORT_TZ: "Europe/Paris" }).exportTz, "Europe/Paris")
+    assert.strictEqual(refusal({ EXPORT_TZ: "Mars/Olympus" }), `EXPORT_TZ must be a time zone name such as UTC, Europe/Paris or Asia/Tokyo (got "Mars/Olympus")`)
+    assert.strictEqual(refusal({ EXPORT_TZ: "+09:00" }), `EXPORT_TZ must be a time zone name such as UTC, Europe/Paris or Asia/Tokyo (got "+09:00")`)
+  })
+
   it("parses numbers strictly and says what it wanted", () => {
     assert.deepStrictEqual(parseNumeric("N", "12", { integer: true, min: 1 }), { value: 12 })
     assert.deepStrictEqual(parseNumeric("N", "+12", { integer: true }), { value: 12 })

@@ -42,15 +42,22 @@ export interface TaskView {
   readonly state: (job: number) => KeyGroupStats
 }
 
+/**
+ * A scheduled job's state for the status page (the midnight export, …): kept up to date by
+ * the job itself. Times are epoch ms of processing time.
+ */
+export interface ScheduledJobStatus {
+  readonly name: string
+  /** when the last run started */
+  lastRunAt: number | undefined
+  /** what the last run did, in words (e.g. "succeeded: 2026-11-23, 1,234 rows") */
+  lastResult: string | undefined
+  /** when the schedule fires next */
+  nextRunAt: number | undefined
+}
+
 /** What a process with no job yet shows. */
 const noJob = new JobStats("none")
-
-/** A scheduled fiber as the status page shows it (epoch ms). */
-export interface ScheduleView {
-  readonly lastRunAt: number | undefined
-  readonly nextRunAt: number | undefined
-  readonly lastResult: string | undefined
-}
 
 const emptyState: KeyGroupStats = { keys: 0, held: 0, pending: 0, timers: 0 }
 
@@ -59,8 +66,8 @@ export class EngineStats {
   readonly eventsByTopic = new Map<string, number>()
   /** each job's figures, by job name, in topology order */
   readonly jobs = new Map<string, JobStats>()
-  /** scheduled work of the process (rollup, export), by name, read on demand */
-  readonly schedules = new Map<string, () => ScheduleView>()
+  /** scheduled jobs by name, in registration order */
+  readonly scheduledJobs = new Map<string, ScheduledJobStatus>()
   private tasks: () => Iterable<TaskView> = () => []
   private jobIndex = new Map<string, number>()
 
@@ -75,6 +82,13 @@ export class EngineStats {
   job(name: string): JobStats {
     let j = this.jobs.get(name)
     if (j === undefined) this.jobs.set(name, j = new JobStats(name))
+    return j
+  }
+
+  /** The status of scheduled job `name` (created on first use). */
+  scheduledJob(name: string): ScheduledJobStatus {
+    let j = this.scheduledJobs.get(name)
+    if (j === undefined) this.scheduledJobs.set(name, j = { name, lastRunAt: undefined, lastResult: undefined, nextRunAt: undefined })
     return j
   }
 

@@ -86,11 +86,9 @@ export const statusSnapshot = (stats: EngineStats, now: number, info?: ProcessIn
       },
       lastCommitAt: isoOrNull(sink.lastCommitAt)
     },
-    /** scheduled jobs (hourly rollup, midnight export) report here once they exist */
-    scheduledJobs: [...stats.schedules].map(([name, view]) => {
-      const v = view()
-      return { name, lastRunAt: isoOrNull(v.lastRunAt), nextRunAt: isoOrNull(v.nextRunAt), lastResult: v.lastResult ?? null }
-    }),
+    /** scheduled jobs (midnight export, …): each keeps its `EngineStats.scheduledJob(name)` up to date */
+    scheduledJobs: [...stats.scheduledJobs.values()].map((j): { readonly name: string; readonly lastRunAt: string | null; readonly nextRunAt: string | null; readonly lastResult: string | null } =>
+      ({ name: j.name, lastRunAt: isoOrNull(j.lastRunAt), nextRunAt: isoOrNull(j.nextRunAt), lastResult: j.lastResult ?? null })),
     process: memory === undefined ? null : { rssBytes: memory.rss, heapUsedBytes: memory.heapUsed, heapTotalBytes: memory.heapTotal },
     recentErrors: jobs.flatMap((j) => j.recentErrors).sort((a, b) => a.at - b.at).map((e) => ({ ...e, at: new Date(e.at).toISOString() })),
     recentLateEvents: jobs.flatMap((j) => j.recentLateEvents).sort((a, b) => a.at - b.at).map((e) => ({ ...e, at: new Date(e.at).toISOString(), reason: "event time behind the watermark" }))

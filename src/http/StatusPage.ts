@@ -307,7 +307,8 @@ const script = `
     // scheduled jobs
     $("jobs").innerHTML = s.scheduledJobs.length === 0 ? '<div class="empty">none yet</div>' :
       '<dl class="kv">' + s.scheduledJobs.map(function (j) {
-        return "<dt>" + esc(j.name) + "</dt><dd>" + esc(j.lastRunAt ? "ran " + ago(j.lastRunAt, nowMs) : "not run yet") + "</dd>";
+        return "<dt>" + esc(j.name) + "</dt><dd>" + esc((j.lastRunAt ? "ran " + ago(j.lastRunAt, nowMs) : "not run yet") +
+          (j.lastResult ? " (" + j.lastResult + ")" : "") + (j.nextRunAt ? "; next " + j.nextRunAt : "")) + "</dd>";
       }).join("") + "</dl>";
 
     // partitions, with the task that owns them (task n: partition n of every topic)

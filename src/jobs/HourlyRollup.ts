@@ -11,6 +11,10 @@
 import { Clock, Effect, Schedule } from "effect"
 import { SqlClient } from "effect/sql"
 import { formatTimestamp } from "../domain/Timestamp.ts"
+import type { ScheduledJobStatus } from "../engine/EngineStats.ts"
+
+/** Its name on the status page. */
+export const JOB_NAME = "hourly-rollup"
 
 /** What the status page shows of the rollup. */
 export interface RollupState {
@@ -99,14 +103,26 @@ export const rollDue = (sourceName: string, job: string, partitions: number, sta
     return Math.max(rolled, 0)
   })
 
-/** A scoped fiber rolling what is due every `everyMs`; a failed run is logged and tried again at the next. */
-export const schedule = (sourceName: string, job: string, partitions: number, everyMs: number) =>
+/**
+ * A scoped fiber rolling what is due every `everyMs`; a failed run is logged and tried again
+ * at the next. `status`: what the status page shows of it.
+ */
+export const schedule = (sourceName: string, job: string, partitions: number, everyMs: number, status?: ScheduledJobStatus) =>
   Effect.gen(function*() {
     const state: RollupState = { lastRunAt: undefined, lastResult: undefined, hoursRolled: 0, globalWatermark: -Infinity }
+    const report = Effect.sync(() => {
+      if (status === undefined) return
+      status.lastRunAt = state.lastRunAt
+      status.lastResult = state.lastResult
+      status.nextRunAt = state.lastRunAt === undefined ? undefined : state.lastRunAt + everyMs
+    })
     yield* Effect.forkScoped(Effect.repeat(
-      rollDue(sourceName, job, partitions, state).pipe(Effect.catch((e) => Effect.sync(() => { state.lastResult = `failed: ${e.message}` }).pipe(
-        Effect.andThen(Effect.logWarning(`hourly rollup failed: ${e.message}; trying again in ${everyMs} ms`))
-      ))),
+      rollDue(sourceName, job, partitions, state).pipe(
+        Effect.catch((e) => Effect.sync(() => { state.lastResult = `failed: ${e.message}` }).pipe(
+          Effect.andThen(Effect.logWarning(`hourly rollup failed: ${e.message}; trying again in ${everyMs} ms`))
+        )),
+        Effect.andThen(report)
+      ),
       Schedule.spaced(everyMs)
     ))
     return state

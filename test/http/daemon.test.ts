@@ -108,7 +108,15 @@ describe.skipIf(!available)("daemon HTTP surface", () => {
     assert.isAbove(s["eventsTotal"], 0)
     assert.isAtLeast(s["partitions"].length, 2)
     assert.isNumber(s["state"]["approxBytes"])
-    assert.isArray(s["scheduledJobs"])
+    // the midnight export's schedule: on a fresh database nothing is due yet; it fires next at 00:01 UTC
+    const jobs = s["scheduledJobs"] as Array<Record<string, unknown>>
+    assert.deepStrictEqual(jobs.filter((j) => j["name"] === "midnight-export").map((j) => ({ ...j, nextRunAt: String(j["nextRunAt"]).slice(10) })), [
+      { name: "midnight-export", lastRunAt: null, lastResult: null, nextRunAt: "T00:01:00.000Z" }
+    ])
+    // the hourly rollup runs every ROLLUP_EVERY_MS; it has run at least once since start
+    const rollup = jobs.find((j) => j["name"] === "hourly-rollup")
+    assert.isString(rollup?.["lastRunAt"])
+    assert.isString(rollup?.["lastResult"])
     assert.isNumber(s["process"]["rssBytes"])
     const page = await daemon.get("/")
     assert.strictEqual(page.status, 200)
