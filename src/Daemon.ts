@@ -13,6 +13,7 @@ import * as CommandDatabase from "./commands/Database.ts"
 import { EngineStats } from "./engine/EngineStats.ts"
 import type { Source } from "./engine/Source.ts"
 import * as HttpHealth from "./http/Health.ts"
+import * as HttpInsights from "./http/Insights.ts"
 import * as HttpServer from "./http/Server.ts"
 import * as Attribution from "./jobs/Attribution.ts"
 import * as AttributionPipeline from "./jobs/AttributionPipeline.ts"
@@ -87,7 +88,8 @@ export const daemon = Effect.gen(function*() {
     const source = yield* makeSource(config)
     const services = yield* Layer.build(Layer.mergeAll(
       Dimensions.layer(config.dimensionRefreshMs),
-      HttpHealth.layer(() => stats.partitions.size > 0)
+      HttpHealth.layer(() => stats.partitions.size > 0),
+      HttpInsights.layer
     ))
     yield* Layer.build(HttpServer.layer(config.httpPort, stats).pipe(Layer.provide(Layer.succeedContext(services))))
     yield* Effect.logInfo(`status on http://127.0.0.1:${config.httpPort}/`)

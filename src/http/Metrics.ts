@@ -49,6 +49,13 @@ const sinkLatency = Metric.histogram("insights_sink_batch_duration_seconds", {
 })
 const sinkLastCommit = Metric.gauge("insights_sink_last_commit_timestamp_seconds", { description: "When the sink last committed, Unix seconds." })
 
+const lakeFiles = Metric.gauge("insights_lake_files", { description: "Parquet files the raw lake has renamed into place since start." })
+const lakeBytes = Metric.gauge("insights_lake_bytes", { description: "Bytes of the raw lake's files written since start." })
+const lakeBuffered = Metric.gauge("insights_lake_buffered_events", { description: "Events waiting in memory for the raw lake's next flush." })
+const lakeOldest = Metric.gauge("insights_lake_oldest_buffered_seconds", { description: "Age of the oldest event not yet in a lake file (0 when none waits)." })
+const scheduleLastRun = Metric.gauge("insights_schedule_last_run_timestamp_seconds", { description: "When each scheduled job (hourly rollup, midnight export) last ran, Unix seconds." })
+const scheduleNextRun = Metric.gauge("insights_schedule_next_run_timestamp_seconds", { description: "When each scheduled job runs next, Unix seconds." })
+
 const residentMemory = Metric.gauge("process_resident_memory_bytes", { description: "Resident set size in bytes." })
 const heapUsed = Metric.gauge("nodejs_heap_size_used_bytes", { description: "V8 heap in use, bytes." })
 const heapTotal = Metric.gauge("nodejs_heap_size_total_bytes", { description: "V8 heap allocated, bytes." })
@@ -145,6 +152,20 @@ export const make = (stats: EngineStats, probe: ProcessProbe) => {
     }
     sinkLatency.valueUnsafe(context) // registers the family before its first observation
     if (sink.lastCommitAt !== undefined) sinkLastCommit.updateUnsafe(sink.lastCommitAt / 1000, context)
+
+    const lake = stats.jobs.get("lake")?.report()
+    if (lake !== undefined) {
+      lakeFiles.updateUnsafe(lake["files"] ?? 0, context)
+      lakeBytes.updateUnsafe(lake["bytes"] ?? 0, context)
+      lakeBuffered.updateUnsafe(lake["buffered"] ?? 0, context)
+      const oldest = lake["oldestBufferedAt"]
+      lakeOldest.updateUnsafe(oldest === undefined ? 0 : (now - oldest) / 1000, context)
+    }
+    for (const job of stats.scheduledJobs.values()) {
+      const attributes = { job: job.name }
+      if (job.lastRunAt !== undefined) Metric.withAttributes(scheduleLastRun, attributes).updateUnsafe(job.lastRunAt / 1000, context)
+      if (job.nextRunAt !== undefined) Metric.withAttributes(scheduleNextRun, attributes).updateUnsafe(job.nextRunAt / 1000, context)
+    }
 
     const memory = probe.memory()
     residentMemory.updateUnsafe(memory.rss, context)

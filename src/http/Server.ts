@@ -10,6 +10,7 @@ import { HttpRouter, HttpServerResponse } from "effect/http"
 import { createServer } from "node:http"
 import type { EngineStats } from "../engine/EngineStats.ts"
 import { Health } from "./Health.ts"
+import { Insights } from "./Insights.ts"
 import * as Metrics from "./Metrics.ts"
 import * as Recommendations from "./Recommendations.ts"
 import { statusSnapshot } from "./Status.ts"
@@ -36,6 +37,13 @@ export const routes = (stats: EngineStats) =>
         const now = yield* Clock.currentTimeMillis
         const text = yield* scraper.format(now)
         return HttpServerResponse.text(text, { contentType: "text/plain; version=0.0.4; charset=utf-8" })
+      })),
+      HttpRouter.add("GET", "/api/insights", Effect.gen(function*() {
+        const insights = yield* Insights
+        return yield* insights.lastDay.pipe(
+          Effect.flatMap((view) => HttpServerResponse.json(view, { headers: noStore })),
+          Effect.catch((error) => HttpServerResponse.json({ error }, { status: 503, headers: noStore }))
+        )
       })),
       HttpRouter.add("GET", "/healthz", HttpServerResponse.json({ status: "ok" })),
       HttpRouter.add("GET", "/readyz", Effect.gen(function*() {

@@ -33,6 +33,22 @@ export interface ProcessInfo {
   readonly memory: () => { readonly rss: number; readonly heapUsed: number; readonly heapTotal: number }
 }
 
+const lakeView = (stats: EngineStats, now: number) => {
+  const lake = stats.jobs.get("lake")
+  if (lake === undefined) return null
+  const r = lake.report()
+  const oldest = r["oldestBufferedAt"]
+  return {
+    files: r["files"] ?? 0,
+    bytes: r["bytes"] ?? 0,
+    rows: r["rows"] ?? 0,
+    flushes: r["flushes"] ?? 0,
+    buffered: r["buffered"] ?? 0,
+    lastFlushAt: isoOrNull(r["lastFlushAt"]),
+    oldestBufferedAgeSeconds: oldest === undefined ? null : (now - oldest) / 1000
+  }
+}
+
 export const statusSnapshot = (stats: EngineStats, now: number, info?: ProcessInfo) => {
   const state = stats.state()
   const counter = (name: string) => stats.counter(name)
@@ -89,6 +105,8 @@ export const statusSnapshot = (stats: EngineStats, now: number, info?: ProcessIn
     /** scheduled jobs (midnight export, …): each keeps its `EngineStats.scheduledJob(name)` up to date */
     scheduledJobs: [...stats.scheduledJobs.values()].map((j): { readonly name: string; readonly lastRunAt: string | null; readonly nextRunAt: string | null; readonly lastResult: string | null } =>
       ({ name: j.name, lastRunAt: isoOrNull(j.lastRunAt), nextRunAt: isoOrNull(j.nextRunAt), lastResult: j.lastResult ?? null })),
+    /** the raw lake: what it has written and how old its oldest buffered event is */
+    lake: lakeView(stats, now),
     process: memory === undefined ? null : { rssBytes: memory.rss, heapUsedBytes: memory.heapUsed, heapTotalBytes: memory.heapTotal },
     recentErrors: jobs.flatMap((j) => j.recentErrors).sort((a, b) => a.at - b.at).map((e) => ({ ...e, at: new Date(e.at).toISOString() })),
     recentLateEvents: jobs.flatMap((j) => j.recentLateEvents).sort((a, b) => a.at - b.at).map((e) => ({ ...e, at: new Date(e.at).toISOString(), reason: "event time behind the watermark" }))

@@ -46,6 +46,9 @@ dl.kv dt { color: var(--muted); white-space: nowrap; overflow: hidden; text-over
 dl.kv dd { margin: 0; text-align: right; font-weight: 600; white-space: nowrap; }
 body[data-connection=stale] main > :not(.banner), body[data-connection=down] main > :not(.banner) { opacity: .55; transition: opacity .3s; }
 .spark { display: block; width: 100%; height: 34px; margin-top: 4px; }
+.bars { display: block; width: 100%; height: 120px; background: #f8fafc; border-radius: 6px; }
+.bars rect { fill: #3b82f6; }
+.note { color: #64748b; font-size: 12px; margin-top: 6px; }
 .section { background: var(--card); border: 1px solid var(--line); border-radius: 10px; padding: 12px 16px; margin-bottom: 12px; }
 .section h2 { margin: 0 0 8px; font-size: 11px; font-weight: 700; color: var(--muted); text-transform: uppercase; letter-spacing: .06em; }
 .cols { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 12px; }
@@ -134,7 +137,29 @@ const body = `
       <h2>Scheduled jobs</h2>
       <div id="jobs"><div class="empty">none yet</div></div>
     </section>
+    <section class="card">
+      <h2>Raw lake (Parquet)</h2>
+      <dl class="kv">
+        <dt>Files written</dt><dd id="lake-files">–</dd>
+        <dt>Events in files</dt><dd id="lake-rows">–</dd>
+        <dt>Buffered</dt><dd id="lake-buffered">–</dd>
+        <dt>Oldest buffered</dt><dd id="lake-age">–</dd>
+      </dl>
+    </section>
   </div>
+  <section class="section">
+    <h2>Business, last 24 rolled hours (from the hourly rollup)</h2>
+    <div class="cols">
+      <div>
+        <svg class="bars" id="revenue-bars" viewBox="0 0 480 120" preserveAspectRatio="none" aria-label="revenue per hour"></svg>
+        <div class="note" id="revenue-note">no hour rolled yet: an hour is rolled once every partition's watermark has passed its end</div>
+      </div>
+      <table>
+        <thead><tr><th class="l">Source</th><th>Revenue</th><th>Paid</th><th>Checkouts</th></tr></thead>
+        <tbody id="top-sources"><tr><td class="l empty" colspan="4">no hour rolled yet</td></tr></tbody>
+      </table>
+    </div>
+  </section>
   <section class="section">
     <h2>Source partitions</h2>
     <table>
@@ -304,6 +329,14 @@ const script = `
     setText("heap", s.process ? bytes(s.process.heapUsedBytes) : "–");
     $("heap").title = s.process ? "of " + bytes(s.process.heapTotalBytes) + " allocated" : "";
 
+    // the raw lake
+    if (s.lake) {
+      setText("lake-files", count(s.lake.files) + " · " + bytes(s.lake.bytes));
+      setText("lake-rows", count(s.lake.rows));
+      setText("lake-buffered", count(s.lake.buffered) + " events");
+      setText("lake-age", s.lake.oldestBufferedAgeSeconds === null ? "none waiting" : seconds(s.lake.oldestBufferedAgeSeconds) + " (written within 5 min)");
+    }
+
     // scheduled jobs
     $("jobs").innerHTML = s.scheduledJobs.length === 0 ? '<div class="empty">none yet</div>' :
       '<dl class="kv">' + s.scheduledJobs.map(function (j) {
@@ -364,6 +397,35 @@ const script = `
     conn.textContent = { live: "live", stale: "stale", down: "disconnected", wait: "connecting" }[state];
     setText("updated", last === null ? "waiting for the first snapshot…" : "engine clock " + clock(last.now, Date.parse(last.now)) + " · updated " + seconds((wall - lastOkAt) / 1000) + " ago");
   }
+
+  // the business view: from the rollup, every 10 s (it changes once an hour)
+  function money(v) { return v.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 }); }
+  function renderInsights(v) {
+    var svg = $("revenue-bars");
+    var hours = v.hours || [];
+    if (hours.length === 0) { svg.innerHTML = ""; return; }
+    var max = hours.reduce(function (m, h) { return Math.max(m, h.revenue); }, 0) || 1;
+    var w = 480 / 24;
+    svg.innerHTML = hours.map(function (h, i) {
+      var x = (24 - hours.length + i) * w, bh = Math.max(1, (h.revenue / max) * 110);
+      return '<rect x="' + (x + 1) + '" y="' + (118 - bh) + '" width="' + (w - 2) + '" height="' + bh + '"><title>' +
+        esc(h.hour) + ": " + esc(money(h.revenue)) + " revenue, " + esc(count(h.paidCheckouts)) + " paid of " + esc(count(h.checkouts)) + "</title></rect>";
+    }).join("");
+    var total = hours.reduce(function (a, h) { return a + h.revenue; }, 0);
+    var paid = hours.reduce(function (a, h) { return a + h.paidCheckouts; }, 0);
+    setText("revenue-note", money(total) + " revenue · " + count(paid) + " paid checkouts · hours " + hours[0].hour.slice(0, 13).replace("T", " ") + "h to " + hours[hours.length - 1].hour.slice(11, 13) + "h UTC");
+    $("top-sources").innerHTML = (v.topSources || []).map(function (t) {
+      return '<tr><td class="l">' + esc(t.source) + "</td><td>" + esc(money(t.revenue)) + "</td><td>" + count(t.paidCheckouts) + "</td><td>" + count(t.checkouts) + "</td></tr>";
+    }).join("") || '<tr><td class="l empty" colspan="4">no hour rolled yet</td></tr>';
+  }
+  function pollInsights() {
+    fetch("/api/insights", { cache: "no-store" })
+      .then(function (res) { return res.ok ? res.json() : null; })
+      .then(function (v) { if (v) renderInsights(v); })
+      .catch(function () {})
+      .then(function () { setTimeout(pollInsights, 10000); });
+  }
+  pollInsights();
 
   function poll() {
     var ctl = typeof AbortController === "function" ? new AbortController() : null;

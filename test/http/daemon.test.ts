@@ -110,7 +110,7 @@ describe.skipIf(!available)("daemon HTTP surface", () => {
     assert.isNumber(s["state"]["approxBytes"])
     // the midnight export's schedule: on a fresh database nothing is due yet; it fires next at 00:01 UTC
     const jobs = s["scheduledJobs"] as Array<Record<string, unknown>>
-    assert.deepStrictEqual(jobs.filter((j) => j["name"] === "midnight-export").map((j) => ({ ...j, nextRunAt: String(j["nextRunAt"]).slice(10) })), [
+    assert.deepStrictEqual(jobs.filter((j) => j["name"] === "midnight-export").map((j): Record<string, unknown> => ({ ...j, nextRunAt: String(j["nextRunAt"]).slice(10) })), [
       { name: "midnight-export", lastRunAt: null, lastResult: null, nextRunAt: "T00:01:00.000Z" }
     ])
     // the hourly rollup runs every ROLLUP_EVERY_MS; it has run at least once since start

@@ -11,7 +11,7 @@ import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { type Browser, chromium, type Page } from "playwright-core"
-import { createDatabase, dropDatabase, isCI, postgresAvailable } from "../support/TestDatabase.ts"
+import { createDatabase, dropDatabase, isCI, postgresAvailable, query } from "../support/TestDatabase.ts"
 import { type Daemon, sleep, startDaemon, waitFor } from "./Daemon.ts"
 
 const CHROMIUM = process.env["CHROMIUM_PATH"] ?? "/usr/bin/chromium"
@@ -52,7 +52,12 @@ describe.skipIf(!runs)("status page in chromium", () => {
     if (db !== undefined) await dropDatabase(db.name)
   })
 
-  it("shows a live job: the watermark and the event counter move, no banner", async () => {
+  it("shows a live job: the watermark and the event counter move, no banner; the business view from the rollup", async () => {
+    // three rolled hours a few hours back (the daemon itself rolls at most the current hour meanwhile)
+    const hourStart = Math.floor(Date.now() / 3_600_000) * 3_600_000
+    for (const [ago, revenue] of [[5, "120.50"], [4, "80.00"], [3, "42.25"]] as const) {
+      await query(db.url, `INSERT INTO shop.hourly_rollup VALUES ($1, 'source', 'PageTestSource', 7, 5, 9, $2, 10, now())`, [new Date(hourStart - ago * 3_600_000).toISOString(), revenue])
+    }
     await page.goto(daemon.baseUrl + "/")
     await page.waitForSelector("body[data-connection=live]", { timeout: 10_000 })
     // the first watermark appears once every partition has had an event or gone idle
@@ -84,6 +89,12 @@ describe.skipIf(!runs)("status page in chromium", () => {
     assert.match(await text(page, "#sink-commit"), /ago|just now/)
     // the midnight export's schedule: nothing due on a fresh database, its next run at 00:01 UTC
     assert.match(await text(page, "#jobs"), /midnight-export\s+not run yet; next \d{4}-\d\d-\d\dT00:01:00\.000Z/)
+
+    // the business view, read from shop.hourly_rollup through /api/insights
+    await waitFor("the rollup's bars", async () => (await page.locator("#revenue-bars rect").count()) >= 3 ? true : undefined, 15_000)
+    assert.match(await text(page, "#top-sources"), /PageTestSource\s+242\.75\s+15\s+21/)
+    assert.match(await text(page, "#revenue-note"), /paid checkouts/)
+    assert.match(await text(page, "#lake-files"), /^\d+ · [\d.]+ (B|kB|MB)$/)
 
     fs.mkdirSync(artifacts, { recursive: true })
     await page.screenshot({ path: path.join(artifacts, "status-page.png"), fullPage: true })

@@ -5,7 +5,11 @@
  * compared with an uninterrupted run (another group, another database) over the same topics,
  * and with the oracle.
  */
+import { DuckDBInstance } from "@duckdb/node-api"
 import { spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { createDatabase, dropDatabase, postgresAvailable, query } from "../support/TestDatabase.ts"
 import { kafkaBrokers, produce, uniqueName } from "../support/Kafka.ts"
@@ -30,8 +34,10 @@ describe.skipIf(brokers === undefined || !pgOk)("restarts on Kafka", () => {
   const clicks = uniqueName("clicks"), checkouts = uniqueName("checkouts")
   const kafkaEnv = { KAFKA_BROKERS: brokers ?? "", CLICKS_TOPIC: clicks, CHECKOUTS_TOPIC: checkouts, KAFKA_PARTITIONS: "3" }
   // a short W so rows are written while the input still flows
+  // and a lake that writes a file every second, so the kills fall between (and during) flushes
+  const lakeDir = fs.mkdtempSync(path.join(os.tmpdir(), "restart-lake-"))
   const engineEnv = (db: { url: string }, group: string) => ({ ...kafkaEnv, KAFKA_GROUP_ID: group, DATABASE_URL: db.url, IDLE_TIMEOUT_MS: "1500", WATERMARK_DELAY_MS: "500",
-    KAFKA_SESSION_TIMEOUT_MS: "6000" })
+    KAFKA_SESSION_TIMEOUT_MS: "6000", LAKE_DIR: lakeDir, LAKE_FLUSH_MS: "1000" })
   const running: Array<Daemon> = []
 
   beforeAll(async () => {
@@ -40,6 +46,7 @@ describe.skipIf(brokers === undefined || !pgOk)("restarts on Kafka", () => {
   afterAll(async () => {
     for (const d of running) await d.stop("SIGKILL")
     for (const db of dbs) await dropDatabase(db.name)
+    fs.rmSync(lakeDir, { recursive: true, force: true })
   })
 
   const settle = async (url: string, checkoutCount: number, errors: number, daemon: Daemon) => {
@@ -84,6 +91,15 @@ describe.skipIf(brokers === undefined || !pgOk)("restarts on Kafka", () => {
     expect(bad).toBe(3)
     await settle(crashed.url, ks.length, bad, daemon)
     expect(differences(attribution(cs, ks), await writtenAttribution(crashed.url))).toEqual([])
+    // every valid message in the lake exactly once, whatever the kills cut (a clean stop writes what is buffered)
+    expect((await daemon.stop("SIGTERM")).code).toBe(0)
+    const duck = await (await DuckDBInstance.create(":memory:")).connect()
+    for (const [topic, valid] of [[clicks, cs.length], [checkouts, ks.length]] as const) {
+      const [row] = (await duck.runAndReadAll(`SELECT count(*) AS n, count(DISTINCT ("partition", "offset")) AS distinct_messages
+        FROM read_parquet('${lakeDir}/raw/${topic}/**/*.parquet', hive_partitioning = true)`)).getRowObjectsJson()
+      expect(row, `raw/${topic}`).toEqual({ n: String(valid), distinct_messages: String(valid) })
+    }
+    duck.closeSync()
 
     // the same input, read once without interruption
     const uninterrupted = await startDaemon(engineEnv(plain, uniqueName("plain")))
