@@ -17,7 +17,7 @@ import { Cause, Clock, Deferred, Duration, Effect, Fiber, Queue, Schedule, Strea
 import type { Scope } from "effect"
 import { EngineStats } from "./EngineStats.ts"
 import type { Envelope, PartitionRef, Source, SourceEvent } from "./Source.ts"
-import { partitionId } from "./Source.ts"
+import { originOf as sourceOriginOf, partitionId } from "./Source.ts"
 import { Task, type TaskOptions, type TaskOutput } from "./Task.ts"
 import type { Decoded, SinkBatch, TaskClaim, Topology } from "./Topology.ts"
 
@@ -91,9 +91,7 @@ export const run = <Ev, ESource, ESink>(args: {
     const fenced = new Set<number>()
     stats.attach(() => tasks.values(), jobs.map((j) => j.name))
 
-    const origins = new Map<string, string>()
-    if (source._tag === "Bounded") source.partitions.forEach((ref, i) => origins.set(partitionId(ref), source.origins?.[i] ?? source.name))
-    const originOf = (ref: PartitionRef) => origins.get(partitionId(ref)) ?? source.name
+    const originOf = sourceOriginOf(source)
 
     const dropTask = (id: number, why: string) =>
       Effect.suspend(() => {

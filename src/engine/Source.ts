@@ -98,3 +98,13 @@ export interface UnboundedSource<E> {
 }
 
 export type Source<E> = BoundedSource<E> | UnboundedSource<E>
+
+/**
+ * Where a partition of `source` is read from, as its rejected messages and refused rows name it
+ * (`ingest_errors.input`): a bounded source's `origins` entry (a replay's file), else its name.
+ */
+export const originOf = <E>(source: Source<E>): ((ref: PartitionRef) => string) => {
+  const origins = new Map<string, string>()
+  if (source._tag === "Bounded") source.partitions.forEach((ref, i) => origins.set(partitionId(ref), source.origins?.[i] ?? source.name))
+  return (ref) => origins.get(partitionId(ref)) ?? source.name
+}

@@ -11,7 +11,8 @@ import type { EngineConfig } from "../config.ts"
 import { runnerOptions } from "../config.ts"
 import { EngineStats } from "../engine/EngineStats.ts"
 import * as Runner from "../engine/Runner.ts"
-import type { Source } from "../engine/Source.ts"
+import type { PartitionRef, Source } from "../engine/Source.ts"
+import { originOf } from "../engine/Source.ts"
 import type { Sink, Topology } from "../engine/Topology.ts"
 import * as LakeSink from "../sinks/LakeSink.ts"
 import * as ParquetWriter from "../sinks/ParquetWriter.ts"
@@ -32,8 +33,13 @@ export type PipelineSettings = Pick<EngineConfig,
 /**
  * The store's topology over `sourceName`. An unbounded source (Kafka) resumes from the
  * positions committed with the rows; a bounded one (a replay of files) always starts fresh.
+ * `inputOf` names where a partition is read (a replay's file), for the ingest errors of rows
+ * PostgreSQL refuses, as the rejected messages of that partition are named.
  */
-export const topology = (sourceName: string, bounded: boolean, settings: PipelineSettings, stats: EngineStats) =>
+export const topology = (
+  sourceName: string, bounded: boolean, settings: PipelineSettings, stats: EngineStats,
+  inputOf: (ref: PartitionRef) => string = () => sourceName
+) =>
   Effect.gen(function*() {
     const dims = yield* Dimensions
     const pg = yield* PgSink.make({ sourceName, job: JOB })
@@ -45,7 +51,7 @@ export const topology = (sourceName: string, bounded: boolean, settings: Pipelin
       write: (batch) =>
         Effect.gen(function*() {
           const started = yield* Clock.currentTimeMillis
-          const rows = toRows(batch.outputs, batch.rejected, dims, started, sourceName)
+          const rows = toRows(batch.outputs, batch.rejected, dims, started, inputOf)
           const result = yield* pg.write({ attribution: rows.attribution, late: rows.late, errors: rows.errors, positions: batch.positions, claims: batch.claims })
           if (result.fenced.length > 0) return result
           const finished = yield* Clock.currentTimeMillis
@@ -83,7 +89,7 @@ export const topology = (sourceName: string, bounded: boolean, settings: Pipelin
 /** Runs the store's topology over `source`. */
 export const run = <E>(source: Source<E>, settings: PipelineSettings, stats: EngineStats = new EngineStats(), extra?: Partial<Runner.RunnerOptions>) =>
   Effect.gen(function*() {
-    const t = yield* topology(source.name, source._tag === "Bounded", settings, stats)
+    const t = yield* topology(source.name, source._tag === "Bounded", settings, stats, originOf(source))
     return yield* Runner.run({ source, topology: t, options: { ...runnerOptions(settings), ...extra }, stats })
   })
 

@@ -8,7 +8,7 @@
 import { amounts } from "../domain/Money.ts"
 import type { AttributionRow, IngestErrorRow, LateEventRow, RowOrigin, Sourced } from "../domain/Rows.ts"
 import { formatTimestamp } from "../domain/Timestamp.ts"
-import type { Envelope } from "../engine/Source.ts"
+import type { Envelope, PartitionRef } from "../engine/Source.ts"
 import type { Rejected } from "../engine/Topology.ts"
 import type { AttributionOutput } from "./Attribution.ts"
 import type { ProductDim, UserDim } from "./Dimensions.ts"
@@ -28,8 +28,8 @@ export interface Rows {
   readonly lateCheckouts: number
 }
 
-const originOf = (message: Envelope, input: string): RowOrigin => ({
-  input, topic: message.topic, partition: message.partition, offset: message.offset, payload: message.value
+const originOf = (message: Envelope, input: (ref: PartitionRef) => string): RowOrigin => ({
+  input: input(message), topic: message.topic, partition: message.partition, offset: message.offset, payload: message.value
 })
 
 const lateRow = (message: Envelope, id: string, userId: string, ts: number, watermark: number, recordedAt: string): LateEventRow => ({
@@ -55,9 +55,13 @@ export const errorRow = (r: Rejected, recordedAt: string): IngestErrorRow => ({
   recorded_at: recordedAt
 })
 
-/** `input`: the source's name, where the messages were read (names a refused row's ingest error). */
+/**
+ * `input`: where a partition's messages were read, the source's name or a replay's file (names
+ * a refused row's ingest error, as `Rejected.origin` names a rejected message's).
+ */
 export const toRows = (
-  outputs: ReadonlyArray<AttributionOutput>, rejected: ReadonlyArray<Rejected>, lookups: Lookups, writtenAt: number, input: string
+  outputs: ReadonlyArray<AttributionOutput>, rejected: ReadonlyArray<Rejected>, lookups: Lookups, writtenAt: number,
+  input: (ref: PartitionRef) => string
 ): Rows => {
   const written = formatTimestamp(writtenAt)
   // one row per checkout in a statement (an upsert may not touch a row twice); on-time wins
