@@ -78,6 +78,18 @@ export const openClient = (url: string) => {
           return (yield* sql.unsafe<A>(text, params)) as ReadonlyArray<A>
         })
       ),
+    /** The statements in one transaction (rolled back when one fails); the last one's rows. */
+    transaction: <A extends object = Record<string, unknown>>(texts: ReadonlyArray<string>) =>
+      runtime.runPromise(
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          return yield* sql.withTransaction(Effect.gen(function*() {
+            let rows: ReadonlyArray<A> = []
+            for (const text of texts) rows = (yield* sql.unsafe<A>(text)) as ReadonlyArray<A>
+            return rows
+          }))
+        })
+      ),
     close: () => runtime.dispose()
   }
 }
