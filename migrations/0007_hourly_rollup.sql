@@ -19,3 +19,9 @@ CREATE TABLE shop.rollup_pending (
   hour      timestamptz PRIMARY KEY,
   marked_at timestamptz NOT NULL
 );
+
+-- Checkouts written before the rollup existed: their hours are rolled like any other.
+INSERT INTO shop.rollup_pending (hour, marked_at)
+SELECT DISTINCT date_trunc('hour', checkout_timestamp AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', now()
+FROM shop.checkout_attribution
+ON CONFLICT (hour) DO NOTHING;
