@@ -20,6 +20,8 @@ export interface OperatorContext<O> {
 }
 
 export interface KeyedOperator<S, I, O> {
+  /** keeps nothing and emits each input as it comes: the task hands inputs on without keyed state */
+  readonly stateless?: true
   readonly create: () => S
   readonly onElement: (state: S, input: I, ctx: OperatorContext<O>) => void
   readonly onTimer: (state: S, timer: Timer, ctx: OperatorContext<O>) => void
@@ -122,6 +124,7 @@ export const hashKey = (key: string): number => {
 
 /** A stateless operator that emits every input as it comes (a tap: every event, late or not, to a sink). */
 export const passThrough = <I>(): KeyedOperator<null, I, I> => ({
+  stateless: true,
   create: () => null,
   onElement: (_state, input, ctx) => ctx.emit(input),
   onTimer: () => {},

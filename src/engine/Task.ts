@@ -87,6 +87,8 @@ export class Task<Ev> {
   private replayed: Array<Array<KeyedInput<unknown>>>
   /** per job: whether inputs re-read before its committed position rebuild its state */
   private readonly rebuilds: Array<boolean>
+  /** per job: a stateless tap, whose inputs go straight to its outputs */
+  private readonly taps: Array<boolean>
   /** the watermark the key groups were last advanced to */
   private advancedTo = -Infinity
   /** the watermark of the last positions handed on */
@@ -106,6 +108,7 @@ export class Task<Ev> {
     this.inputs = jobs.map(() => [])
     this.replayed = jobs.map(() => [])
     this.rebuilds = jobs.map((job) => job.recall?.recall !== undefined)
+    this.taps = jobs.map((job) => job.operator.stateless === true)
   }
 
   get epoch(): number {
@@ -211,6 +214,7 @@ export class Task<Ev> {
         if (input === undefined) continue
         // judged against the watermark before this event moves it (its own time never makes it late)
         if (offset < committed[j]!) { if (this.rebuilds[j]) this.replayed[j]!.push({ key: decoded.key, input, watermark }) }
+        else if (this.taps[j]) this.outputs[j]!.push(input)
         else this.inputs[j]!.push({ key: decoded.key, input, watermark, message: item.envelope })
       }
       const p = lane.watermark

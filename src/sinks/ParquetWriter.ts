@@ -49,7 +49,7 @@ export const make: Effect.Effect<ParquetWriter, LakeError, Scope.Scope> = Effect
   const connection: DuckDBConnection = yield* Effect.acquireRelease(
     Effect.tryPromise({
       try: async () => {
-        const instance = await DuckDBInstance.create(":memory:", { threads: "2" })
+        const instance = await DuckDBInstance.create(":memory:", { threads: "1" })
         const c = await instance.connect()
         await c.run(`SET TimeZone = 'UTC'`)
         return c
@@ -73,7 +73,7 @@ export const make: Effect.Effect<ParquetWriter, LakeError, Scope.Scope> = Effect
         try {
           await connection.run(
             `COPY (SELECT ${PROJECTION[kind]}, CAST(${partition} AS INTEGER) AS "partition", o AS "offset" ` +
-              `FROM read_json(${quote(scratch)}, format = 'unstructured', columns = {o: 'BIGINT', t: 'DOUBLE', v: '${STRUCT[kind]}'}) ORDER BY o) ` +
+              `FROM read_json(${quote(scratch)}, format = 'unstructured', columns = {o: 'BIGINT', t: 'DOUBLE', v: '${STRUCT[kind]}'})) ` + // already in offset order
               `TO ${quote(path)} (FORMAT parquet)`
           )
         } finally {
