@@ -46,6 +46,9 @@ dl.kv dt { color: var(--muted); white-space: nowrap; overflow: hidden; text-over
 dl.kv dd { margin: 0; text-align: right; font-weight: 600; white-space: nowrap; }
 body[data-connection=stale] main > :not(.banner), body[data-connection=down] main > :not(.banner) { opacity: .55; transition: opacity .3s; }
 .spark { display: block; width: 100%; height: 34px; margin-top: 4px; }
+.job { margin: 2px 0 8px; }
+.job-name { font-weight: 600; }
+.job-detail { color: var(--muted); font-size: 12px; overflow-wrap: anywhere; }
 .bars { display: block; width: 100%; height: 120px; background: #f8fafc; border-radius: 6px; }
 .bars rect { fill: #3b82f6; }
 .note { color: #64748b; font-size: 12px; margin-top: 6px; }
@@ -140,10 +143,10 @@ const body = `
     <section class="card">
       <h2>Raw lake (Parquet)</h2>
       <dl class="kv">
-        <dt>Files written</dt><dd id="lake-files">–</dd>
+        <dt>Files</dt><dd id="lake-files">–</dd>
         <dt>Events in files</dt><dd id="lake-rows">–</dd>
         <dt>Buffered</dt><dd id="lake-buffered">–</dd>
-        <dt>Oldest buffered</dt><dd id="lake-age">–</dd>
+        <dt title="a buffered event is in a file within LAKE_FLUSH_MS (5 min)">Oldest buffered</dt><dd id="lake-age">–</dd>
       </dl>
     </section>
   </div>
@@ -333,16 +336,16 @@ const script = `
     if (s.lake) {
       setText("lake-files", count(s.lake.files) + " · " + bytes(s.lake.bytes));
       setText("lake-rows", count(s.lake.rows));
-      setText("lake-buffered", count(s.lake.buffered) + " events");
-      setText("lake-age", s.lake.oldestBufferedAgeSeconds === null ? "none waiting" : seconds(s.lake.oldestBufferedAgeSeconds) + " (written within 5 min)");
+      setText("lake-buffered", count(s.lake.buffered));
+      setText("lake-age", s.lake.oldestBufferedAgeSeconds === null ? "none waiting" : seconds(s.lake.oldestBufferedAgeSeconds));
     }
 
     // scheduled jobs
     $("jobs").innerHTML = s.scheduledJobs.length === 0 ? '<div class="empty">none yet</div>' :
-      '<dl class="kv">' + s.scheduledJobs.map(function (j) {
-        return "<dt>" + esc(j.name) + "</dt><dd>" + esc((j.lastRunAt ? "ran " + ago(j.lastRunAt, nowMs) : "not run yet") +
-          (j.lastResult ? " (" + j.lastResult + ")" : "") + (j.nextRunAt ? "; next " + j.nextRunAt : "")) + "</dd>";
-      }).join("") + "</dl>";
+      s.scheduledJobs.map(function (j) {
+        return '<div class="job"><div class="job-name">' + esc(j.name) + '</div><div class="job-detail">' + esc((j.lastRunAt ? "ran " + ago(j.lastRunAt, nowMs) : "not run yet") +
+          (j.lastResult ? " (" + j.lastResult + ")" : "") + (j.nextRunAt ? "; next " + j.nextRunAt : "")) + "</div></div>";
+      }).join("");
 
     // partitions, with the task that owns them (task n: partition n of every topic)
     var tasks = {};
