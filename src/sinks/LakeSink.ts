@@ -171,13 +171,14 @@ export const make = <E>(options: LakeSinkOptions, writer: ParquetWriter, store: 
     /** Writes the given buffers' files under temporary names: [temp, final] per file. */
     const writeFiles = (buffer: PartitionBuffer, to: number) =>
       Effect.gen(function*() {
-        const byHour = new Map<string, Array<RawEventRow>>()
+        const byHourNumber = new Map<number, Array<RawEventRow>>()
         for (const r of buffer.rows) {
-          const h = hourFolder(r.ts)
-          let list = byHour.get(h)
-          if (list === undefined) byHour.set(h, list = [])
+          const h = Math.floor(r.ts / 3_600_000)
+          let list = byHourNumber.get(h)
+          if (list === undefined) byHourNumber.set(h, list = [])
           list.push(r)
         }
+        const byHour = new Map([...byHourNumber].map(([h, rows]) => [hourFolder(h * 3_600_000), rows] as const))
         const n = byHour.size
         const files: Array<{ temp: string; final: string }> = []
         let i = 0
@@ -290,13 +291,23 @@ export const make = <E>(options: LakeSinkOptions, writer: ParquetWriter, store: 
           if (b === undefined) buffers.set(k, b = { topic, partition, rows: [], position, from: written.get(k) ?? 0 })
           return b
         }
+        // outputs come in runs of one partition: look its buffer up once per run, not per event
+        let runTopic: string | undefined, runPartition = -1
+        let run: Array<RawEventRow> | undefined
+        let added = 0
         for (const row of batch.outputs) {
-          const position = positions.get(key(row.topic, row.partition))
-          if (position === undefined) continue // every output comes with its partition's position
-          ensure(row.topic, row.partition, position).rows.push(row)
-          figures.buffered++
-          if (figures.oldestBufferedAt === undefined) figures.oldestBufferedAt = now
+          if (row.partition !== runPartition || row.topic !== runTopic) {
+            const position = positions.get(key(row.topic, row.partition))
+            runTopic = row.topic
+            runPartition = row.partition
+            run = position === undefined ? undefined : ensure(row.topic, row.partition, position).rows // every output comes with its position
+          }
+          if (run === undefined) continue
+          run.push(row)
+          added++
         }
+        figures.buffered += added
+        if (added > 0 && figures.oldestBufferedAt === undefined) figures.oldestBufferedAt = now
         for (const [k, p] of positions) {
           const b = buffers.get(k) ?? ensure(p.topic, p.partition, p)
           b.position = p

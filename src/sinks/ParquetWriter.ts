@@ -49,7 +49,7 @@ export const make: Effect.Effect<ParquetWriter, LakeError, Scope.Scope> = Effect
   const connection: DuckDBConnection = yield* Effect.acquireRelease(
     Effect.tryPromise({
       try: async () => {
-        const instance = await DuckDBInstance.create(":memory:", { threads: "1" })
+        const instance = await DuckDBInstance.create(":memory:", { threads: "2" })
         const c = await instance.connect()
         await c.run(`SET TimeZone = 'UTC'`)
         return c
