@@ -18,6 +18,7 @@ import * as path from "node:path"
 import { promisify } from "node:util"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { lineSafe, poisonToSend, type SentPoison } from "../support/PoisonTransport.ts"
+import { firstClickOracle } from "../support/ReplayOracle.ts"
 import { createDatabase, dropDatabase, postgresAvailable, query } from "../support/TestDatabase.ts"
 
 const run = promisify(execFile)
@@ -32,22 +33,6 @@ const NUMERIC_12_2_BOUND = 9_999_999_999.995
 interface Click { click_id: string; user_id: string; product_id?: string | null; source: string; click_timestamp: string }
 interface Checkout { checkout_id: string; user_id: string; product_id: string; checkout_timestamp: string; [k: string]: unknown }
 
-/** SPEC §3, written from the SPEC (as in Replay.test.ts): the earliest click in window, ties to the smallest id; nothing is late here. */
-const oracle = (clicks: ReadonlyArray<Click>, checkouts: ReadonlyArray<Checkout>) => {
-  const byUser = new Map<string, Array<Click>>()
-  for (const c of clicks) byUser.set(c.user_id, [...(byUser.get(c.user_id) ?? []), c])
-  const expected = new Map<string, string | null>()
-  for (const k of checkouts) {
-    const kts = Date.parse(k.checkout_timestamp)
-    const candidates = (byUser.get(k.user_id) ?? []).filter((c) => {
-      const cts = Date.parse(c.click_timestamp)
-      return (c.product_id == null || c.product_id === k.product_id) && cts >= kts - A && cts <= kts
-    })
-    candidates.sort((a, b) => Date.parse(a.click_timestamp) - Date.parse(b.click_timestamp) || (a.click_id < b.click_id ? -1 : a.click_id > b.click_id ? 1 : 0))
-    expected.set(k.checkout_id, candidates[0]?.click_id ?? null)
-  }
-  return expected
-}
 
 /** One line of a file that must become one ingest_errors row. */
 interface ExpectedError {
@@ -195,7 +180,7 @@ describe.skipIf(!available)("replay: the poison corpus in the middle of a backlo
   it("writes every other checkout with the oracle's attribution: none late, none missing, none extra", async () => {
     const rows = await query<{ checkout_id: string; click_id: string | null; is_late: boolean }>(db.url,
       "SELECT checkout_id, click_id, is_late FROM shop.checkout_attribution")
-    const expected = oracle(clicks, checkouts)
+    const expected = firstClickOracle(clicks, checkouts)
     const actual = new Map(rows.map((r) => [r.checkout_id, r.click_id]))
     const differences: Array<string> = []
     for (const [id, click] of expected) if (actual.get(id) !== click) differences.push(`${id}: expected ${click}, got ${actual.has(id) ? actual.get(id) : "no row"}`)

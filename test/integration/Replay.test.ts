@@ -10,6 +10,7 @@ import * as path from "node:path"
 import { promisify } from "node:util"
 import { DuckDBInstance } from "@duckdb/node-api"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { firstClickOracle } from "../support/ReplayOracle.ts"
 import { createDatabase, dropDatabase, postgresAvailable, query } from "../support/TestDatabase.ts"
 
 const run = promisify(execFile)
@@ -21,25 +22,6 @@ const A = 3_600_000
 interface Click { click_id: string; user_id: string; product_id?: string | null; source: string; click_timestamp: string }
 interface Checkout { checkout_id: string; user_id: string; product_id: string; checkout_timestamp: string }
 
-/** SPEC §3, written from the SPEC, not from the engine: the earliest on-time click in window, ties to the smallest id. */
-const oracle = (clicks: ReadonlyArray<Click>, checkouts: ReadonlyArray<Checkout>, lateClickIds: ReadonlySet<string>) => {
-  const byUser = new Map<string, Array<Click>>()
-  for (const c of clicks) {
-    if (lateClickIds.has(c.click_id)) continue
-    byUser.set(c.user_id, [...(byUser.get(c.user_id) ?? []), c])
-  }
-  const expected = new Map<string, string | null>()
-  for (const k of checkouts) {
-    const kts = Date.parse(k.checkout_timestamp)
-    const candidates = (byUser.get(k.user_id) ?? []).filter((c) => {
-      const cts = Date.parse(c.click_timestamp)
-      return (c.product_id == null || c.product_id === k.product_id) && cts >= kts - A && cts <= kts
-    })
-    candidates.sort((a, b) => Date.parse(a.click_timestamp) - Date.parse(b.click_timestamp) || (a.click_id < b.click_id ? -1 : a.click_id > b.click_id ? 1 : 0))
-    expected.set(k.checkout_id, candidates[0]?.click_id ?? null)
-  }
-  return expected
-}
 
 describe.skipIf(!available)("replay into PostgreSQL", () => {
   let db: { url: string; name: string }
@@ -115,7 +97,7 @@ describe.skipIf(!available)("replay into PostgreSQL", () => {
   it("writes one row per checkout with the oracle's attribution", async () => {
     const rows = await query<{ checkout_id: string; click_id: string | null; is_late: boolean }>(db.url,
       "SELECT checkout_id, click_id, is_late FROM shop.checkout_attribution")
-    const expected = oracle(clicks, checkouts, lateClickIds)
+    const expected = firstClickOracle(clicks, checkouts, lateClickIds)
     expect(rows.length).toBe(checkouts.length)
     const actual = new Map(rows.map((r) => [r.checkout_id, r.click_id]))
     let mismatches = 0
