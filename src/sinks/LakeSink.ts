@@ -14,7 +14,7 @@
  * offsets are written again. So after a crash at any moment every valid message is in the
  * lake exactly once. Temporary files left by a crash are removed at restore.
  */
-import { Clock, Effect, Fiber, Schedule, Semaphore } from "effect"
+import { Clock, Effect, Exit, Fiber, Schedule, Semaphore } from "effect"
 import type { Scope } from "effect"
 import { SqlClient } from "effect/sql"
 import { createHash } from "node:crypto"
@@ -200,7 +200,7 @@ export const make = <E>(options: LakeSinkOptions, writer: ParquetWriter, store: 
      * that renames them and stores the positions. On failure nothing is visible and the
      * buffers go back in front of what arrived meanwhile (the next flush tries again).
      */
-    const writeOut = (taken: ReadonlyArray<PartitionBuffer>, now: number) =>
+    const writeOut = (taken: ReadonlyArray<PartitionBuffer>, now: number, previous: Fiber.Fiber<Exit.Exit<void, unknown>> | undefined) =>
       Effect.gen(function*() {
         const staged: Array<{ buffer: PartitionBuffer; files: Array<{ temp: string; final: string }> }> = []
         const cleanup = Effect.sync(() => { for (const s of staged) for (const f of s.files) fs.rmSync(f.temp, { force: true }) })
@@ -208,6 +208,10 @@ export const make = <E>(options: LakeSinkOptions, writer: ParquetWriter, store: 
           for (const buffer of taken) {
             const to = buffer.position.nextOffset - 1
             staged.push({ buffer, files: buffer.rows.length === 0 || to < buffer.from ? [] : yield* writeFiles(buffer, to) })
+          }
+          // commits go in order: this flush's positions pass the previous one's only once those are in place
+          if (previous !== undefined && Exit.isFailure(yield* Fiber.join(previous))) {
+            return yield* Effect.fail(new LakeError({ message: "the previous flush failed" }))
           }
           const claims = new Map<number, TaskClaim>()
           for (const { buffer } of staged) claims.set(buffer.position.task, { task: buffer.position.task, epoch: buffer.position.epoch })
@@ -241,27 +245,35 @@ export const make = <E>(options: LakeSinkOptions, writer: ParquetWriter, store: 
             const current = buffers.get(k)
             if (current === undefined || current.position.epoch !== b.position.epoch) buffers.set(k, b)
             else {
-              current.rows = [...b.rows, ...current.rows]
-              current.from = b.from
+              // flushes that failed one after another come back in any order: offsets restore it
+              current.rows = [...b.rows, ...current.rows].sort((x, y) => x.offset - y.offset)
+              current.from = Math.min(current.from, b.from)
             }
-            written.set(k, b.from)
+            written.set(k, Math.min(written.get(k) ?? b.from, b.from))
             figures.buffered += b.rows.length
             figures.oldestBufferedAt = Math.min(figures.oldestBufferedAt ?? now, now)
           }
         }).pipe(Effect.andThen(Effect.logWarning(`lake: ${(e as { message?: string }).message ?? String(e)}; the events stay buffered and are written at the next flush`))))))
       })
 
-    /** the flush being written in the background: one at a time, overlapping the engine's work */
-    let inFlight: Fiber.Fiber<void, unknown> | undefined
-    const awaitInFlight = Effect.suspend(() => inFlight === undefined ? Effect.void : Effect.asVoid(Effect.exit(Fiber.join(inFlight))))
+    /**
+     * Flushes written in the background, oldest first: at most two, so DuckDB's work and the
+     * fiber waking up to commit it overlap the engine's (a third full buffer waits: backpressure).
+     */
+    const inFlight: Array<Fiber.Fiber<Exit.Exit<void, unknown>>> = []
+    const MAX_IN_FLIGHT = 2
+    const awaitOne = Effect.suspend(() => {
+      const oldest = inFlight.shift()
+      return oldest === undefined ? Effect.void : Effect.asVoid(Fiber.join(oldest))
+    })
+    const awaitInFlight: Effect.Effect<void> = Effect.suspend(() => inFlight.length === 0 ? Effect.void : Effect.andThen(awaitOne, awaitInFlight))
 
     /**
      * Takes every buffer (and the positions of partitions with nothing to write) and writes
-     * them out in the background, once the previous flush is done: DuckDB writes on its own
-     * threads while the engine goes on; a second full buffer waits (backpressure).
+     * them out in the background.
      */
     const flushAll = Effect.gen(function*() {
-      yield* awaitInFlight
+      while (inFlight.length >= MAX_IN_FLIGHT) yield* awaitOne
       if (buffers.size === 0) return
       const now = yield* Clock.currentTimeMillis
       const taken = [...buffers.values()]
@@ -269,7 +281,7 @@ export const make = <E>(options: LakeSinkOptions, writer: ParquetWriter, store: 
       figures.buffered = 0
       figures.oldestBufferedAt = undefined
       for (const b of taken) written.set(key(b.topic, b.partition), b.position.nextOffset) // what arrives next starts there
-      inFlight = yield* Effect.forkIn(Effect.ignore(writeOut(taken, now)), scope)
+      inFlight.push(yield* Effect.forkIn(Effect.exit(writeOut(taken, now, inFlight[inFlight.length - 1])), scope))
     })
 
     const due = (now: number) =>

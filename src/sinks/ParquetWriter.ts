@@ -37,6 +37,20 @@ const PROJECTION: Record<RawEventRow["kind"], string> = {
     "CAST(epoch_ms(CAST(t AS BIGINT)) AS TIMESTAMPTZ) AS checkout_timestamp"
 }
 
+/**
+ * Writes `data` with as few thread-pool round trips as the kernel allows (usually one):
+ * `fs.promises.writeFile` goes in 512 KiB chunks, each waiting for the event loop, which
+ * a busy engine keeps for itself (measured: 1.7 s for 30 MB while the engine ran, 60 ms idle).
+ */
+const writeWhole = async (path: string, data: Buffer): Promise<void> => {
+  const handle = await fsp.open(path, "w")
+  try {
+    for (let at = 0; at < data.length;) at += (await handle.write(data, at, data.length - at, at)).bytesWritten
+  } finally {
+    await handle.close()
+  }
+}
+
 const quote = (path: string) => `'${path.replaceAll("'", "''")}'`
 
 export interface ParquetWriter {
@@ -69,7 +83,7 @@ export const make: Effect.Effect<ParquetWriter, LakeError, Scope.Scope> = Effect
           parts[i] = `{"o":${r.offset},"t":${r.ts},"v":${r.json}}`
         }
         const scratch = `${path}.json.tmp`
-        await fsp.writeFile(scratch, parts.join("\n"))
+        await writeWhole(scratch, Buffer.from(parts.join("\n")))
         try {
           await connection.run(
             `COPY (SELECT ${PROJECTION[kind]}, CAST(${partition} AS INTEGER) AS "partition", o AS "offset" ` +
