@@ -16,3 +16,17 @@ process.removeListener("SIGTERM", early)
 process.removeListener("SIGINT", early)
 if (stopRequested) process.exit(0)
 runMain(daemon, "insights-engine")
+
+// SPEC §8: a stop ends within 10 s. The finalizers bound their own waits (the sinks get 5 s,
+// the Kafka consumer 4 s); should one still hang (a native call, a socket that never closes),
+// the process exits anyway: whatever was not committed is read again at the next start, so
+// leaving now loses nothing.
+const STOP_DEADLINE_MS = 9_500
+const watchdog = (): void => {
+  setTimeout(() => {
+    process.stderr.write(`insights-engine: did not stop within ${STOP_DEADLINE_MS} ms; exiting (uncommitted work is read again at the next start)\n`)
+    process.exit(0)
+  }, STOP_DEADLINE_MS).unref()
+}
+process.once("SIGTERM", watchdog)
+process.once("SIGINT", watchdog)
