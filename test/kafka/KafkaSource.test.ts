@@ -12,7 +12,8 @@ import { committedOffsets, createTopics, endOffsets, kafkaBrokers, produce, uniq
 
 const brokers = await kafkaBrokers()
 
-const waitUntil = (what: string, cond: () => boolean, timeoutMs = 20_000) =>
+// generous: the first group join on a freshly started broker also creates __consumer_offsets (seen taking over 20 s in CI)
+const waitUntil = (what: string, cond: () => boolean, timeoutMs = 45_000) =>
   Effect.gen(function*() {
     const deadline = Date.now() + timeoutMs
     while (!cond()) {
