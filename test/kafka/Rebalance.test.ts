@@ -13,6 +13,11 @@
  * reads interleave; a click and a checkout two hours behind, produced after chunk 2, are late
  * for every reader (their task has seen both topics' chunk 1 and 2 by then).
  */
+import { DuckDBInstance } from "@duckdb/node-api"
+import { createHash } from "node:crypto"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { createDatabase, dropDatabase, postgresAvailable, query } from "../support/TestDatabase.ts"
 import { createTopics, endOffsets, kafkaBrokers, produce, uniqueName } from "../support/Kafka.ts"
@@ -64,8 +69,11 @@ describe.skipIf(brokers === undefined || !pgOk)("members join and leave on a rea
   const dbs: Array<{ url: string; name: string }> = []
   const clicks = uniqueName("clicks"), checkouts = uniqueName("checkouts")
   const kafkaEnv = { KAFKA_BROKERS: brokers ?? "", CLICKS_TOPIC: clicks, CHECKOUTS_TOPIC: checkouts, KAFKA_PARTITIONS: String(PARTITIONS) }
+  // the lake writes a file every second, so moves, the zombie and the kill fall between flushes
+  const lakeDir = fs.mkdtempSync(path.join(os.tmpdir(), "rebalance-lake-"))
   const engineEnv = (db: { url: string }, group: string) => ({
-    ...kafkaEnv, KAFKA_GROUP_ID: group, DATABASE_URL: db.url, IDLE_TIMEOUT_MS: "1500", KAFKA_SESSION_TIMEOUT_MS: "6000"
+    ...kafkaEnv, KAFKA_GROUP_ID: group, DATABASE_URL: db.url, IDLE_TIMEOUT_MS: "1500", KAFKA_SESSION_TIMEOUT_MS: "6000",
+    LAKE_DIR: lakeDir, LAKE_FLUSH_MS: "1000"
   })
   const running: Array<Daemon> = []
   const start = async (db: { url: string }, group: string) => {
@@ -83,6 +91,7 @@ describe.skipIf(brokers === undefined || !pgOk)("members join and leave on a rea
       if (d.process.signalCode === "SIGSTOP") d.process.kill("SIGCONT")
       await d.stop("SIGKILL")
     }
+    fs.rmSync(lakeDir, { recursive: true, force: true })
     for (const db of dbs) await dropDatabase(db.name)
   })
 
@@ -261,5 +270,17 @@ describe.skipIf(brokers === undefined || !pgOk)("members join and leave on a rea
     expect(got.attribution.length).toBe(ks.length)
     expect(got).toEqual(ref)
     log("equal")
+
+    // ---- the lake: every valid message of the moved, fenced and killed members exactly once
+    expect((await m3.stop("SIGTERM")).code).toBe(0) // a clean stop writes what it buffered
+    const tag = createHash("sha1").update(source).digest("hex").slice(0, 8)
+    const duck = await (await DuckDBInstance.create(":memory:")).connect()
+    for (const [topic, valid] of [[clicks, cs.length], [checkouts, ks.length]] as const) {
+      const [row] = (await duck.runAndReadAll(`SELECT count(*) AS n, count(DISTINCT ("partition", "offset")) AS distinct_messages
+        FROM read_parquet('${lakeDir}/raw/${topic}/**/*.parquet', hive_partitioning = true, filename = true)
+        WHERE parse_filename(filename) LIKE '${tag}-%'`)).getRowObjectsJson()
+      expect(row, `raw/${topic}`).toEqual({ n: String(valid), distinct_messages: String(valid) })
+    }
+    duck.closeSync()
   }, 150_000)
 })
