@@ -78,8 +78,12 @@ export const make: Effect.Effect<ParquetWriter, LakeError, Scope.Scope> = Effect
     Semaphore.withPermits(lock, 1)(Effect.tryPromise({
       try: async () => {
         const parts: Array<string> = new Array(rows.length)
+        // one record a line unless a message spans lines (pretty-printed JSON): DuckDB reads
+        // newline-delimited JSON about a third faster than a free sequence of values
+        let multiline = false
         for (let i = 0; i < rows.length; i++) {
           const r = rows[i]!
+          if (!multiline && r.json.includes("\n")) multiline = true
           parts[i] = `{"o":${r.offset},"t":${r.ts},"v":${r.json}}`
         }
         const scratch = `${path}.json.tmp`
@@ -87,7 +91,7 @@ export const make: Effect.Effect<ParquetWriter, LakeError, Scope.Scope> = Effect
         try {
           await connection.run(
             `COPY (SELECT ${PROJECTION[kind]}, CAST(${partition} AS INTEGER) AS "partition", o AS "offset" ` +
-              `FROM read_json(${quote(scratch)}, format = 'unstructured', columns = {o: 'BIGINT', t: 'DOUBLE', v: '${STRUCT[kind]}'})) ` + // already in offset order
+              `FROM read_json(${quote(scratch)}, format = '${multiline ? "unstructured" : "newline_delimited"}', columns = {o: 'BIGINT', t: 'DOUBLE', v: '${STRUCT[kind]}'})) ` + // already in offset order
               `TO ${quote(path)} (FORMAT parquet)`
           )
         } finally {

@@ -106,6 +106,15 @@ describe("lake sink", () => {
       assert.strictEqual((yield* readOffsets(dir)).length, 4)
     }))
 
+  it.effect("reads a message that spans lines (pretty-printed JSON) as well as one-line ones", () =>
+    Effect.gen(function*() {
+      const { dir, lake } = yield* setup()
+      const pretty: RawEventRow = { ...click(1), json: JSON.stringify({ click_id: "c1", user_id: "u1", source: "Google" }, null, 2) }
+      yield* lake.sink.write(batch([click(0), pretty, click(2)], 3))
+      yield* lake.flushAll
+      assert.deepStrictEqual((yield* readOffsets(dir)).map((r) => r.slice(0, 2)), [[0, "c0"], [1, "c1"], [2, "c2"]])
+    }))
+
   it.effect("a fenced task's files never appear; a new owner starts from what is in the lake", () =>
     Effect.gen(function*() {
       const { dir, lake, epochs } = yield* setup()
