@@ -13,7 +13,7 @@ import { adminUrl, createDatabase, dropDatabase, postgresAvailable, query } from
 import { createTopics, endOffsets, kafkaBrokers, produce, uniqueName } from "../support/Kafka.ts"
 import {
   attribution, checkoutsOf, clicksOf, count, type Daemon, differences, generate, httpStatus, readTopic, sleep, startDaemon, waitFor,
-  writtenAttribution
+  writtenAttribution, attributionPositions, apiStatus
 } from "../kafka/Harness.ts"
 import { startTcpProxy, type TcpProxy } from "./TcpProxy.ts"
 
@@ -24,14 +24,7 @@ interface Status {
   readonly eventsTotal: number
   readonly partitions: ReadonlyArray<{ topic: string; partition: number; position: number }>
 }
-const status = async (d: Daemon): Promise<Status | undefined> => {
-  try {
-    const r = await fetch(`http://127.0.0.1:${d.port}/api/status`, { signal: AbortSignal.timeout(2_000) })
-    return r.status === 200 ? await r.json() as Status : undefined
-  } catch {
-    return undefined
-  }
-}
+const status = (d: Daemon) => apiStatus<Status>(d)
 
 describe.skipIf(brokers === undefined || !pgOk)("a PostgreSQL outage", () => {
   let db: { url: string; name: string }
@@ -91,9 +84,7 @@ describe.skipIf(brokers === undefined || !pgOk)("a PostgreSQL outage", () => {
       .toEqual(bad.map((m) => [m.topic, m.partition, m.offset, m.value]).sort())
     expect(await count(db.url, "shop.late_events")).toBe(0)
     // positions at the end of every partition
-    const positions = await query<{ topic: string; partition: number; next_offset: string }>(db.url,
-      `SELECT topic, "partition", next_offset::text FROM shop.source_positions WHERE source = $1`, [`kafka:${group}`])
-    expect(new Map(positions.map((p) => [`${p.topic}/${p.partition}`, Number(p.next_offset)]))).toEqual(await ends())
+    expect(await attributionPositions(db.url, `kafka:${group}`)).toEqual(await ends())
     return { checkouts: ks.length, bad: bad.length }
   }
 

@@ -11,7 +11,7 @@ import { createDatabase, dropDatabase, postgresAvailable, query } from "../suppo
 import { committedOffsets, endOffsets, kafkaBrokers, produce, uniqueName } from "../support/Kafka.ts"
 import {
   attribution, checkoutsOf, clicksOf, count, type Daemon, differences, generate, httpStatus, kcatProduce, readTopic,
-  startDaemon, waitFor, writtenAttribution
+  startDaemon, waitFor, writtenAttribution, attributionPositions
 } from "./Harness.ts"
 
 const brokers = await kafkaBrokers()
@@ -123,9 +123,7 @@ describe.skipIf(brokers === undefined || !pgOk)("Kafka → daemon → PostgreSQL
     daemon = undefined
     for (const topic of [clicks, checkouts]) {
       const ends = await endOffsets(brokers!, topic)
-      const positions = await query<{ partition: number; next_offset: string }>(db.url,
-        `SELECT "partition", next_offset::text FROM shop.source_positions WHERE source = $1 AND topic = $2`, [`kafka:${group}`, topic])
-      expect(new Map(positions.map((p) => [p.partition, Number(p.next_offset)]))).toEqual(ends)
+      expect(await attributionPositions(db.url, `kafka:${group}`, topic)).toEqual(ends)
       expect(await committedOffsets(brokers!, group, topic)).toEqual(ends)
     }
   }, 30_000)

@@ -196,6 +196,24 @@ export const writtenAttribution = async (url: string): Promise<Map<string, strin
   return new Map(rows.map((r) => [r.checkout_id, r.click_id]))
 }
 
+/** The daemon's `/api/status` (only the fields a test reads), or undefined while it does not answer. */
+export const apiStatus = async <S>(d: Daemon): Promise<S | undefined> => {
+  try {
+    const r = await fetch(`http://127.0.0.1:${d.port}/api/status`, { signal: AbortSignal.timeout(2_000) })
+    return r.status === 200 ? await r.json() as S : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** The attribution job's committed next offset of each partition of `topic` ("topic/partition" → offset when no topic is given). */
+export const attributionPositions = async (url: string, source: string, topic?: string): Promise<Map<number | string, number>> => {
+  const rows = await query<{ topic: string; partition: number; next_offset: string }>(url,
+    `SELECT topic, "partition", next_offset::text FROM shop.source_positions WHERE source = $1 AND job = 'attribution'`, [source])
+  return new Map(rows.filter((r) => topic === undefined || r.topic === topic)
+    .map((r) => [topic === undefined ? `${r.topic}/${r.partition}` : r.partition, Number(r.next_offset)]))
+}
+
 export const count = async (url: string, table: string): Promise<number> => {
   try {
     const [r] = await query<{ n: string }>(url, `SELECT count(*)::text AS n FROM ${table}`)

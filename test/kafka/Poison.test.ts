@@ -25,7 +25,7 @@ import { poisonToSend, type SentPoison } from "../support/PoisonTransport.ts"
 import { createDatabase, dropDatabase, postgresAvailable, query } from "../support/TestDatabase.ts"
 import {
   attribution, checkoutsOf, clicksOf, count, type Daemon, differences, generate, httpStatus, kcatProduce, startDaemon,
-  type TopicMessage, waitFor, writtenAttribution
+  type TopicMessage, waitFor, writtenAttribution, attributionPositions
 } from "./Harness.ts"
 
 const exec = promisify(execFile)
@@ -239,9 +239,7 @@ describe.skipIf(brokers === undefined || !pgOk)("Kafka: the poison corpus in the
     daemon = undefined
     for (const topic of [clicks, checkouts]) {
       const ends = await endOffsets(brokers!, topic)
-      const positions = await query<{ partition: number; next_offset: string }>(db.url,
-        `SELECT "partition", next_offset::text FROM shop.source_positions WHERE source = $1 AND topic = $2 AND job = 'attribution'`, [`kafka:${group}`, topic])
-      expect(new Map(positions.map((p) => [p.partition, Number(p.next_offset)]))).toEqual(ends)
+      expect(await attributionPositions(db.url, `kafka:${group}`, topic)).toEqual(ends)
       expect(await committedOffsets(brokers!, group, topic)).toEqual(ends)
     }
   }, 30_000)

@@ -23,7 +23,7 @@ import { createDatabase, dropDatabase, postgresAvailable, query } from "../suppo
 import { createTopics, endOffsets, kafkaBrokers, produce, uniqueName } from "../support/Kafka.ts"
 import {
   attribution, checkoutsOf, clicksOf, count, type Daemon, differences, generate, httpStatus, readTopic, sleep, startDaemon, waitFor,
-  writtenAttribution
+  writtenAttribution, apiStatus
 } from "./Harness.ts"
 
 const brokers = await kafkaBrokers()
@@ -52,14 +52,7 @@ interface Status {
   readonly state: { pendingCheckouts: number }
   readonly sink: { batches: number }
 }
-const status = async (d: Daemon): Promise<Status | undefined> => {
-  try {
-    const r = await fetch(`http://127.0.0.1:${d.port}/api/status`, { signal: AbortSignal.timeout(2_000) })
-    return r.status === 200 ? await r.json() as Status : undefined
-  } catch {
-    return undefined
-  }
-}
+const status = (d: Daemon) => apiStatus<Status>(d)
 
 /** task_owners' `owner` of a daemon (TaskOwnership.ownerName: host:pid). */
 const ownerOf = (d: Daemon) => `:${d.process.pid}`
