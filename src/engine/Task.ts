@@ -193,10 +193,6 @@ export class Task<Ev> {
     return this.aligner.starving().map((i) => this.laneByIndex[i]!)
   }
 
-  get bufferedRecords(): number {
-    return this.aligner.size
-  }
-
   // ---- the step: release aligned records, judge them against the watermark, process
 
   private readonly onRelease = (index: number, item: Item<Ev>): void => {

@@ -12,6 +12,7 @@ import { Clock, Effect, Schedule } from "effect"
 import { SqlClient } from "effect/sql"
 import { formatTimestamp } from "../domain/Timestamp.ts"
 import type { ScheduledJobStatus } from "../engine/EngineStats.ts"
+import { storedTime } from "../sinks/PositionStore.ts"
 
 /** Its name on the status page. */
 export const JOB_NAME = "hourly-rollup"
@@ -64,8 +65,6 @@ GROUP BY h.hour, d.dimension, d.value`
 
 const UNMARK = `DELETE FROM shop.rollup_pending WHERE hour = ANY($1::timestamptz[])`
 
-const ms = (text: string | null): number => text === null ? -Infinity : text === "infinity" ? Infinity : Date.parse(text)
-
 /**
  * Rolls every marked hour the global watermark of `sourceName`'s job `job` has passed.
  * `partitions`: how many positions the job has when every partition of every topic has one.
@@ -79,7 +78,7 @@ export const rollDue = (sourceName: string, job: string, partitions: number, sta
       const [lock] = yield* sql.unsafe<{ locked: boolean }>(LOCK)
       if (lock?.locked !== true) return -1
       const [gw] = yield* sql.unsafe<{ partitions: number; unknown: boolean | null; watermark: string | null }>(GLOBAL_WATERMARK, [sourceName, job])
-      const watermark = gw === undefined || gw.partitions < partitions || gw.unknown === true ? -Infinity : ms(gw.watermark)
+      const watermark = gw === undefined || gw.partitions < partitions || gw.unknown === true ? -Infinity : storedTime(gw.watermark)
       if (state !== undefined) state.globalWatermark = watermark
       if (watermark === -Infinity) return 0
       let total = 0

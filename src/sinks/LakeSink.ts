@@ -15,7 +15,6 @@
  * lake exactly once. Temporary files left by a crash are removed at restore.
  */
 import { Clock, Effect, Exit, Fiber, Schedule, Semaphore } from "effect"
-import type { Scope } from "effect"
 import { SqlClient } from "effect/sql"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
@@ -367,7 +366,6 @@ export const make = <E>(options: LakeSinkOptions, writer: ParquetWriter, store: 
   })
 
 export type LakeSink = Effect.Success<ReturnType<typeof make>>
-export type { Scope }
 
 /** The lake's progress in memory (benchmarks, tests): every claim's epoch is current. */
 export const memoryStore = (): LakeStore<never> => {

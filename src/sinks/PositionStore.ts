@@ -39,7 +39,8 @@ export const rows = (source: string, job: string, positions: ReadonlyArray<TaskP
     epoch: p.epoch
   }))
 
-const ms = (text: string | null): number => text === null ? -Infinity : text === "infinity" ? Infinity : Date.parse(text)
+/** A stored time as text (`to_char` of timestamptz, or `infinity`) to epoch ms; NULL is −∞. */
+export const storedTime = (text: string | null): number => text === null ? -Infinity : text === "infinity" ? Infinity : Date.parse(text)
 
 const wantedBy = (partitions?: ReadonlyArray<PartitionRef>) => {
   const wanted = partitions === undefined ? undefined : new Set(partitions.map((p) => `${p.topic}/${p.partition}`))
@@ -63,8 +64,8 @@ export const load = (source: string, job: string, partitions?: ReadonlyArray<Par
       partition: r.partition,
       nextOffset: Number(r.next_offset),
       restartOffset: Number(r.restart_offset),
-      maxEventTime: ms(r.max_event_time),
-      watermark: ms(r.watermark)
+      maxEventTime: storedTime(r.max_event_time),
+      watermark: storedTime(r.watermark)
     }))
   })
 
