@@ -23,6 +23,7 @@ import type { RawEventRow } from "../domain/Rows.ts"
 import { formatTimestamp } from "../domain/Timestamp.ts"
 import type { CommittedPosition, PartitionRef } from "../engine/Source.ts"
 import type { Recall, Sink, SinkBatch, TaskClaim, TaskPosition } from "../engine/Topology.ts"
+import { JsonLines } from "./JsonLines.ts"
 import { LakeError, type ParquetWriter } from "./ParquetWriter.ts"
 import * as PositionStore from "./PositionStore.ts"
 import * as TaskOwnership from "./TaskOwnership.ts"
@@ -83,7 +84,11 @@ export interface LakeFigures {
 interface PartitionBuffer {
   readonly topic: string
   readonly partition: number
-  rows: Array<RawEventRow>
+  /** what its rows are (set by the first row; a buffer of positions only writes no file) */
+  kind: RawEventRow["kind"]
+  /** per hour of event time (hours since the epoch): its rows, as the bytes the writer reads */
+  hours: Map<number, JsonLines>
+  rows: number
   /** the latest position handed to the lake for this partition, with its task and epoch */
   position: TaskPosition
   /** the lake's next offset when this buffer started: the flush covers from here */
@@ -170,25 +175,17 @@ export const make = <E>(options: LakeSinkOptions, writer: ParquetWriter, store: 
     /** Writes the given buffers' files under temporary names: [temp, final] per file. */
     const writeFiles = (buffer: PartitionBuffer, to: number) =>
       Effect.gen(function*() {
-        const byHourNumber = new Map<number, Array<RawEventRow>>()
-        for (const r of buffer.rows) {
-          const h = Math.floor(r.ts / 3_600_000)
-          let list = byHourNumber.get(h)
-          if (list === undefined) byHourNumber.set(h, list = [])
-          list.push(r)
-        }
-        const byHour = new Map([...byHourNumber].map(([h, rows]) => [hourFolder(h * 3_600_000), rows] as const))
-        const n = byHour.size
+        const n = buffer.hours.size
         const files: Array<{ temp: string; final: string }> = []
         let i = 0
-        for (const [hour, rows] of byHour) {
+        for (const [hour, rows] of buffer.hours) {
           i++
-          const dir = nodePath.join(topicDir(buffer.topic), hour)
+          const dir = nodePath.join(topicDir(buffer.topic), hourFolder(hour * 3_600_000))
           const name = `${tag}-p${buffer.partition}-${buffer.from}-${to}-${i}of${n}.parquet`
           const final = nodePath.join(dir, name)
           const temp = nodePath.join(dir, `.${name}.tmp`)
           yield* Effect.try({ try: () => fs.mkdirSync(dir, { recursive: true }), catch: (cause) => new LakeError({ message: `cannot create ${dir}: ${String(cause)}`, cause }) })
-          yield* writer.write(rows[0]!.kind, buffer.partition, rows, temp)
+          yield* writer.write(buffer.kind, buffer.partition, rows, temp)
           files.push({ temp, final })
         }
         return files
@@ -206,7 +203,7 @@ export const make = <E>(options: LakeSinkOptions, writer: ParquetWriter, store: 
         yield* Effect.gen(function*() {
           for (const buffer of taken) {
             const to = buffer.position.nextOffset - 1
-            staged.push({ buffer, files: buffer.rows.length === 0 || to < buffer.from ? [] : yield* writeFiles(buffer, to) })
+            staged.push({ buffer, files: buffer.rows === 0 || to < buffer.from ? [] : yield* writeFiles(buffer, to) })
           }
           // commits go in order: this flush's positions pass the previous one's only once those are in place
           if (previous !== undefined && Exit.isFailure(yield* Fiber.join(previous))) {
@@ -229,7 +226,7 @@ export const make = <E>(options: LakeSinkOptions, writer: ParquetWriter, store: 
               for (const f of s.files) fs.rmSync(f.temp, { force: true })
               continue
             }
-            figures.rows += s.buffer.rows.length
+            figures.rows += s.buffer.rows
             for (const f of s.files) {
               figures.files++
               figures.bytes += fs.statSync(f.final).size
@@ -245,11 +242,15 @@ export const make = <E>(options: LakeSinkOptions, writer: ParquetWriter, store: 
             if (current === undefined || current.position.epoch !== b.position.epoch) buffers.set(k, b)
             else {
               // flushes that failed one after another come back in any order: offsets restore it
-              current.rows = [...b.rows, ...current.rows].sort((x, y) => x.offset - y.offset)
+              for (const [hour, lines] of b.hours) {
+                const now = current.hours.get(hour)
+                current.hours.set(hour, now === undefined ? lines : JsonLines.merge(lines, now))
+              }
+              current.rows += b.rows
               current.from = Math.min(current.from, b.from)
             }
             written.set(k, Math.min(written.get(k) ?? b.from, b.from))
-            figures.buffered += b.rows.length
+            figures.buffered += b.rows
             figures.oldestBufferedAt = Math.min(figures.oldestBufferedAt ?? now, now)
           }
         }).pipe(Effect.andThen(Effect.logWarning(`lake: ${(e as { message?: string }).message ?? String(e)}; the events stay buffered and are written at the next flush`))))))
@@ -290,37 +291,48 @@ export const make = <E>(options: LakeSinkOptions, writer: ParquetWriter, store: 
       Semaphore.withPermits(lock, 1)(Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
         const positions = new Map(batch.positions.map((p) => [key(p.topic, p.partition), p]))
-        const ensure = (topic: string, partition: number, position: TaskPosition): PartitionBuffer => {
+        const ensure = (topic: string, partition: number, position: TaskPosition, kind: RawEventRow["kind"]): PartitionBuffer => {
           const k = key(topic, partition)
           let b = buffers.get(k)
           if (b !== undefined && b.position.epoch !== position.epoch) {
             // a new claim of the task: what the old one buffered is stale (its task re-reads it)
-            figures.buffered -= b.rows.length
+            figures.buffered -= b.rows
             buffers.delete(k)
             b = undefined
           }
-          if (b === undefined) buffers.set(k, b = { topic, partition, rows: [], position, from: written.get(k) ?? 0 })
+          if (b === undefined) buffers.set(k, b = { topic, partition, kind, hours: new Map(), rows: 0, position, from: written.get(k) ?? 0 })
           return b
         }
-        // outputs come in runs of one partition: look its buffer up once per run, not per event
-        let runTopic: string | undefined, runPartition = -1
-        let run: Array<RawEventRow> | undefined
+        // outputs come in runs of one partition and mostly of one hour: look their buffer up
+        // once per run, not per event
+        let runTopic: string | undefined, runPartition = -1, runHour = NaN
+        let run: PartitionBuffer | undefined
+        let lines: JsonLines | undefined
         let added = 0
         for (const row of batch.outputs) {
           if (row.partition !== runPartition || row.topic !== runTopic) {
             const position = positions.get(key(row.topic, row.partition))
             runTopic = row.topic
             runPartition = row.partition
-            run = position === undefined ? undefined : ensure(row.topic, row.partition, position).rows // every output comes with its position
+            runHour = NaN
+            run = position === undefined ? undefined : ensure(row.topic, row.partition, position, row.kind) // every output comes with its position
+            if (run !== undefined) run.kind = row.kind
           }
           if (run === undefined) continue
-          run.push(row)
+          const hour = Math.floor(row.ts / 3_600_000)
+          if (hour !== runHour) {
+            runHour = hour
+            lines = run.hours.get(hour)
+            if (lines === undefined) run.hours.set(hour, lines = new JsonLines())
+          }
+          lines!.append(row.offset, row.ts, row.json)
+          run.rows++
           added++
         }
         figures.buffered += added
         if (added > 0 && figures.oldestBufferedAt === undefined) figures.oldestBufferedAt = now
         for (const [k, p] of positions) {
-          const b = buffers.get(k) ?? ensure(p.topic, p.partition, p)
+          const b = buffers.get(k) ?? ensure(p.topic, p.partition, p, "click")
           b.position = p
         }
         if (due(now)) yield* flushAll

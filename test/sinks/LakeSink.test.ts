@@ -143,4 +143,28 @@ describe("lake sink", () => {
       assert.strictEqual(p?.nextOffset, 3, "offsets 3..9 are written again")
       assert.deepStrictEqual(files(dir), complete)
     }))
+
+  it.effect("a flush that cannot commit leaves nothing visible; its events go back in front of what came meanwhile and are written once, in order", () =>
+    Effect.gen(function*() {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lake-test-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+      const mem = memoryStore()
+      let failures = 2
+      const flaky: LakeSink.LakeStore<Error> = {
+        ...mem.store,
+        commit: (claims, live, rename) => failures-- > 0 ? Effect.fail(new Error("PostgreSQL is away")) : mem.store.commit(claims, live, rename)
+      }
+      const lake = yield* LakeSink.make({ lakeDir: dir, sourceName: SOURCE, job: "lake", flushAfterMs: 300_000, maxBufferRows: 2, checkEveryMs: 1_000 }, yield* ParquetWriter.make, flaky)
+      yield* lake.sink.write(batch([click(0), click(1)], 2)) // full: a flush starts in the background (hours 10 and 11)
+      yield* lake.sink.write(batch([click(2)], 3)) // arrives while DuckDB writes: hour 11 again
+      yield* lake.settled
+      assert.deepStrictEqual(files(dir), [], "no file and no temporary file after a failed commit")
+      assert.strictEqual(lake.figures.buffered, 3, "the failed flush's events are buffered again, with the one that came meanwhile")
+      yield* Effect.exit(lake.flushAll) // fails again
+      yield* lake.sink.write(batch([click(3)], 4))
+      yield* lake.flushAll
+      assert.deepStrictEqual((yield* readOffsets(dir)).map((r) => r[0]), [0, 1, 2, 3])
+      assert.strictEqual(mem.positions.get("clicks/0")?.nextOffset, 4)
+      assert.deepStrictEqual(files(dir).filter((f) => f.endsWith(".tmp")), [])
+    }))
 })
