@@ -9,6 +9,7 @@ import * as fs from "node:fs"
 import { parseArgs, type ParseArgsConfig } from "node:util"
 import { EngineConfig } from "./config.ts"
 import * as CommandDatabase from "./commands/Database.ts"
+import * as EvalRecs from "./commands/EvalRecs.ts"
 import * as Generate from "./commands/Generate.ts"
 import * as GenerateKafka from "./commands/GenerateKafka.ts"
 import { loadDims } from "./commands/LoadDims.ts"
@@ -151,6 +152,30 @@ const commands: Record<string, Command> = {
         const Export = yield* Effect.promise(() => import("./commands/Export.ts")) // DuckDB loads with it
         yield* Export.exportDay(config, date).pipe(Effect.provide(CommandDatabase.layer(config)))
       }).pipe(Effect.scoped)
+    }
+  },
+  "eval-recs": {
+    summary: "how good the recommendations are: hit rate @10 vs the most popular products, on the generator's shoppers",
+    usage: "insights eval-recs [--json] [--seed S] [--users N] [--sessions M]\n\n" +
+      "Generates shoppers with hidden tastes (N users, default 1000; the default 200 products; M visits per user on average,\n" +
+      "default 20, about one a day of event time), feeds every event in event-time order to the recommender, and checks each\n" +
+      "add-to-cart against the user's top 10 as it stood just before it, and against the most popular products so far (plain\n" +
+      "counts) less the user's purchases of the last 24 h. --json: one line {hit_rate_at_10, baseline_hit_rate_at_10, users,\n" +
+      "events, add_to_carts, p99_update_ms, seed, sessions}; p99_update_ms is the p99 of one observe + recommend.",
+    options: { json: { type: "boolean" }, seed: { type: "string" }, users: { type: "string" }, sessions: { type: "string" } },
+    run: (flags) => {
+      const integer = (flag: string, fallback: number, min: number): number => {
+        const v = flags[flag]
+        if (v === undefined) return fallback
+        const n = Number(v)
+        if (typeof v !== "string" || !Number.isSafeInteger(n) || n < min) throw new UsageError(`--${flag} must be an integer ≥ ${min}, got ${String(v)}`)
+        return n
+      }
+      const d = EvalRecs.defaultEvalOptions
+      return EvalRecs.evalRecs(
+        { seed: integer("seed", d.seed, -(2 ** 31)), users: integer("users", d.users, 1), sessions: integer("sessions", d.sessions, 1) },
+        flags["json"] === true
+      )
     }
   },
   query: {

@@ -5,7 +5,9 @@
  * A pool of concurrent sessions is advanced in random order, so the events of
  * different users interleave as they do on a real site. A session is one visit:
  * the user arrives from a source (Google, Facebook, …), looks at products drawn
- * from their hidden taste (see Tastes.ts), puts some in the cart, and when the
+ * from their hidden taste (see Tastes.ts), puts some in the cart (mostly
+ * products it looked at again, sometimes a "similar item": one it had not seen
+ * in this visit, of the category of one it had, drawn from its taste), and when the
  * visit ends may check out products from it — one checkout per later call, so a
  * checkout's event time is never before the clicks that led to it (given a
  * clock that does not run backwards).
@@ -24,7 +26,7 @@
 import { base, en, Faker } from "@faker-js/faker"
 import type { ProductRow, UserRow } from "./Catalog.ts"
 import { deriveSeed, makeRandom, mix32, type Random } from "./Random.ts"
-import { makePopularity, makeTastes } from "./Tastes.ts"
+import { makePopularity, makeTastes, weightsAt } from "./Tastes.ts"
 
 /**
  * One message for Kafka (or a replay file): the topic, the key (the user id) and
@@ -63,6 +65,8 @@ export interface Simulator {
   readonly next: (eventTimeMs: number) => GeneratedMessage
   /** how many messages `next` has returned */
   readonly emitted: number
+  /** how many visits have started (the pool's first ones included) */
+  readonly visits: number
 }
 
 /**
@@ -132,6 +136,11 @@ const behaviour = {
   revisit: 0.45,
   /** a revisit of a product not yet in the cart puts it there */
   addToCart: 0.6,
+  /**
+   * instead of a revisit, a "similar item" goes straight into the cart: a product not
+   * seen in this visit, of the category of one that was, drawn from the shopper's taste
+   */
+  similarToCart: 0.2,
   /** a first look at a product is a `view` (the rest are `click`s) */
   firstLookIsView: 0.6,
   /** each product in the cart is bought at the end of the visit */
@@ -164,8 +173,18 @@ interface Session {
 
 /** Draws a product index for a user: a favourite category, then by popularity. */
 interface ProductPicker {
-  readonly pick: (user: number) => number
+  /** a product for `user` at event time `eventTimeMs` (the favourites' weights drift) */
+  readonly pick: (user: number, eventTimeMs: number) => number
+  /** a product of the category of `like`, as `user` would pick it there */
+  readonly similar: (user: number, like: number) => number
 }
+
+interface PickTable {
+  readonly members: Int32Array
+  readonly cumulative: Float64Array
+}
+
+const hourMs = 3_600_000
 
 const makeProductPicker = (
   seed: number,
@@ -174,20 +193,27 @@ const makeProductPicker = (
   products: ReadonlyArray<ProductRow>
 ): ProductPicker => {
   const popularity = makePopularity(seed, products)
-  // per category: product indices with cumulative popularity, for a binary search
-  const byCategory = new Map<string, { readonly members: Int32Array; readonly cumulative: Float64Array }>()
-  for (const category of new Set(products.map((product) => product.category))) {
-    const indices = products.flatMap((product, index) => (product.category === category ? [index] : []))
+  // per category, and per category and brand: product indices with cumulative popularity, for a binary search
+  const tableOf = (indices: ReadonlyArray<number>): PickTable => {
     const cumulative = new Float64Array(indices.length)
     let total = 0
     indices.forEach((productIndex, i) => {
       total += popularity[productIndex]!
       cumulative[i] = total
     })
-    byCategory.set(category, { members: Int32Array.from(indices), cumulative })
+    return { members: Int32Array.from(indices), cumulative }
+  }
+  const byCategory = new Map<string, PickTable>()
+  const byBrand = new Map<string, PickTable>() // key: category + "\n" + brand
+  for (const category of new Set(products.map((product) => product.category))) {
+    const indices = products.flatMap((product, index) => (product.category === category ? [index] : []))
+    byCategory.set(category, tableOf(indices))
+    for (const brand of new Set(indices.map((index) => products[index]!.brand))) {
+      byBrand.set(`${category}\n${brand}`, tableOf(indices.filter((index) => products[index]!.brand === brand)))
+    }
   }
   const categoryTables = [...byCategory.values()]
-  const pickIn = (table: { readonly members: Int32Array; readonly cumulative: Float64Array }): number => {
+  const pickIn = (table: PickTable): number => {
     const target = random.next() * table.cumulative[table.cumulative.length - 1]!
     let lo = 0
     let hi = table.cumulative.length - 1
@@ -198,23 +224,41 @@ const makeProductPicker = (
     }
     return table.members[lo]!
   }
-  // per user: the favourite categories' tables and cumulative weights
-  const tastes = makeTastes(seed, users, products).map((taste) => {
-    let total = 0
-    return {
-      curiosity: taste.curiosity,
-      tables: taste.favourites.map((favourite) => byCategory.get(favourite.category)!),
-      cumulative: taste.favourites.map((favourite) => (total += favourite.weight))
-    }
-  })
+  // per user: the favourite categories' tables (and favourite brands' tables), and the
+  // cumulative weights of the hour they were last computed for (the weights drift slowly)
+  const tastes = makeTastes(seed, users, products).map((taste) => ({
+    taste,
+    tables: taste.favourites.map((favourite) => byCategory.get(favourite.category)!),
+    brandTables: taste.favourites.map((favourite) => byBrand.get(`${favourite.category}\n${favourite.brand}`)!),
+    categories: taste.favourites.map((favourite) => favourite.category),
+    cumulative: new Float64Array(taste.favourites.length),
+    hour: Number.NaN
+  }))
+  const categoryOf = products.map((product) => product.category)
+  const onTaste = (t: (typeof tastes)[number], i: number): number =>
+    random.next() < t.taste.brandLoyalty ? pickIn(t.brandTables[i]!) : pickIn(t.tables[i]!)
   return {
-    pick: (user) => {
-      const taste = tastes[user]!
-      if (random.next() < taste.curiosity) return pickIn(random.pick(categoryTables))
+    pick: (user, eventTimeMs) => {
+      const t = tastes[user]!
+      if (random.next() < t.taste.curiosity) return pickIn(random.pick(categoryTables))
+      const hour = Math.floor(eventTimeMs / hourMs)
+      if (hour !== t.hour) {
+        t.hour = hour
+        let total = 0
+        weightsAt(t.taste, hour * hourMs).forEach((weight, i) => {
+          t.cumulative[i] = total += weight
+        })
+      }
       const roll = random.next()
       let i = 0
-      while (i < taste.cumulative.length - 1 && roll >= taste.cumulative[i]!) i++
-      return pickIn(taste.tables[i]!)
+      while (i < t.cumulative.length - 1 && roll >= t.cumulative[i]!) i++
+      return onTaste(t, i)
+    },
+    similar: (user, like) => {
+      const t = tastes[user]!
+      const category = categoryOf[like]!
+      const i = t.categories.indexOf(category)
+      return i === -1 ? pickIn(byCategory.get(category)!) : onTaste(t, i)
     }
   }
 }
@@ -307,7 +351,9 @@ export const makeSimulator = (options: SimulatorOptions): Simulator => {
   const checkoutIdPrefix = json(`k-${seed}-`).slice(0, -1)
   const formatTime = makeTimestampFormatter(flink)
 
+  let visits = 0
   const startVisit = (session: Session): void => {
+    visits++
     const user = random.int(users.length)
     session.user = user
     session.visitorJson = `"user_id":${userIdJson[user]!},"source":${sourceJson.get(random.pick(clickSources))!},` +
@@ -335,12 +381,13 @@ export const makeSimulator = (options: SimulatorOptions): Simulator => {
     if (session.toBuy.length === 0 && session.seen.length > 0 && random.chance(behaviour.buySeen)) {
       session.toBuy.push(random.pick(session.seen))
     }
-    if (random.chance(behaviour.buyUnseen)) session.toBuy.push(picker.pick(session.user))
+    if (random.chance(behaviour.buyUnseen)) session.toBuy.push(picker.pick(session.user, lastEventTime))
   }
 
   let clicks = 0
   let checkouts = 0
   let emitted = 0
+  let lastEventTime = 0
 
   const click = (session: Session, eventTimeMs: number): GeneratedMessage => {
     let product = -1
@@ -348,13 +395,23 @@ export const makeSimulator = (options: SimulatorOptions): Simulator => {
     const landing = session.clicksDone === 0 && random.chance(behaviour.landingClick)
     if (!landing) {
       if (session.seen.length > 0 && random.chance(behaviour.revisit)) {
-        product = random.pick(session.seen)
-        if (!session.cart.includes(product) && random.chance(behaviour.addToCart)) {
+        const similar = random.chance(behaviour.similarToCart)
+          ? picker.similar(session.user, random.pick(session.seen))
+          : -1
+        if (similar !== -1 && !session.seen.includes(similar)) {
+          product = similar
           eventType = "add_to_cart"
+          session.seen.push(product)
           session.cart.push(product)
+        } else {
+          product = random.pick(session.seen)
+          if (!session.cart.includes(product) && random.chance(behaviour.addToCart)) {
+            eventType = "add_to_cart"
+            session.cart.push(product)
+          }
         }
       } else {
-        product = picker.pick(session.user)
+        product = picker.pick(session.user, eventTimeMs)
         eventType = random.chance(behaviour.firstLookIsView) ? "view" : "click"
         if (!session.seen.includes(product)) session.seen.push(product)
       }
@@ -387,6 +444,7 @@ export const makeSimulator = (options: SimulatorOptions): Simulator => {
   const next = (eventTimeMs: number): GeneratedMessage => {
     const session = pool[random.int(pool.length)]!
     emitted++
+    lastEventTime = eventTimeMs
     const product = session.toBuy.pop()
     if (product !== undefined) {
       const message = checkout(session, product, eventTimeMs)
@@ -408,6 +466,9 @@ export const makeSimulator = (options: SimulatorOptions): Simulator => {
     next,
     get emitted() {
       return emitted
+    },
+    get visits() {
+      return visits
     }
   }
 }

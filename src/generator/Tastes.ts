@@ -1,8 +1,11 @@
 /**
  * The synthetic shoppers' hidden tastes, and how popular each product is.
  *
- * Every user likes 1–3 favourite categories (with weights that sum to 1) and
- * now and then looks at something else (`curiosity`). Within a category some
+ * Every user likes 1–3 favourite categories (with weights that sum to 1), a
+ * favourite brand in each, and now and then looks at something else
+ * (`curiosity`). The weights drift slowly with event time: each favourite's share
+ * swings around its base weight over a period of days (`drift`), so what a
+ * shopper looked at last week says a little less about today than yesterday does. Within a category some
  * products are far more popular than others (a Zipf-like curve). The event
  * simulator draws the products a shopper views, clicks, puts in the cart and
  * buys from these; recommendations are judged on how well they recover them,
@@ -26,6 +29,22 @@ import { deriveSeed, makeRandom } from "./Random.ts"
 export interface Favourite {
   readonly category: string
   readonly weight: number
+  /** a brand stocked in `category` that the shopper prefers there */
+  readonly brand: string
+}
+
+/**
+ * How a shopper's favourite weights swing over days: favourite i's weight is
+ * multiplied by `1 + amplitude · sin(2π · day / periodDays + phase + 2π · i / k)`
+ * (k favourites), then the weights are normalised again.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Drift {
+  readonly periodDays: number
+  readonly phase: number
+  readonly amplitude: number
 }
 
 /**
@@ -40,11 +59,16 @@ export interface ShopperTaste {
   readonly favourites: ReadonlyArray<Favourite>
   /** the probability that a product pick ignores the favourites (any category) */
   readonly curiosity: number
+  /** the probability that an on-taste pick is of the favourite brand of the category */
+  readonly brandLoyalty: number
+  readonly drift: Drift
 }
 
 // purposes of the derived random streams (see Random.deriveSeed)
 const tasteStream = 1
 const popularityStream = 2
+// brands and drift come from their own stream, so the favourites of a seed are the same as before them
+const brandStream = 3
 
 // Gendered categories lean towards the matching gender, as the Flink version's
 // dashboard data did; the others are neutral.
@@ -77,7 +101,14 @@ export const makeTastes = (
   products: ReadonlyArray<ProductRow>
 ): ReadonlyArray<ShopperTaste> => {
   const random = makeRandom(deriveSeed(seed, tasteStream))
+  const brandRandom = makeRandom(deriveSeed(seed, brandStream))
   const stocked = stockedCategories(products)
+  const brandsOf = new Map<string, Array<string>>()
+  for (const product of products) {
+    const brands = brandsOf.get(product.category) ?? []
+    if (!brands.includes(product.brand)) brands.push(product.brand)
+    brandsOf.set(product.category, brands)
+  }
   return users.map((user) => {
     const roll = random.next()
     const wanted = Math.min(stocked.length, roll < 0.3 ? 1 : roll < 0.75 ? 2 : 3)
@@ -95,9 +126,15 @@ export const makeTastes = (
     const draws = chosen.map(() => -Math.log(1 - random.next()))
     const sum = draws.reduce((a, b) => a + b, 0)
     const favourites = chosen
-      .map((category, i) => ({ category, weight: draws[i]! / sum }))
+      .map((category, i) => ({ category, weight: draws[i]! / sum, brand: brandRandom.pick(brandsOf.get(category)!) }))
       .sort((a, b) => b.weight - a.weight)
-    return { user_id: user.user_id, favourites, curiosity: 0.08 + random.next() * 0.14 }
+    const curiosity = 0.08 + random.next() * 0.14
+    const drift: Drift = {
+      periodDays: 7 + brandRandom.next() * 21,
+      phase: brandRandom.next() * 2 * Math.PI,
+      amplitude: 0.3 + brandRandom.next() * 0.5
+    }
+    return { user_id: user.user_id, favourites, curiosity, brandLoyalty: 0.25 + brandRandom.next() * 0.35, drift }
   })
 }
 
@@ -126,4 +163,23 @@ export const makePopularity = (seed: number, products: ReadonlyArray<ProductRow>
     })
   }
   return weights
+}
+
+const dayMs = 86_400_000
+
+/**
+ * The favourites' weights at event time `eventTimeMs` (see `Drift`), in the order of
+ * `taste.favourites`; they sum to 1.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const weightsAt = (taste: ShopperTaste, eventTimeMs: number): ReadonlyArray<number> => {
+  const k = taste.favourites.length
+  const angle = (2 * Math.PI * eventTimeMs) / (dayMs * taste.drift.periodDays) + taste.drift.phase
+  const raw = taste.favourites.map((favourite, i) =>
+    favourite.weight * (1 + taste.drift.amplitude * Math.sin(angle + (2 * Math.PI * i) / k))
+  )
+  const sum = raw.reduce((a, b) => a + b, 0)
+  return raw.map((w) => w / sum)
 }
