@@ -4,7 +4,7 @@
  * connections and exits 0. Resources are released in reverse order of acquisition, so an
  * embedded PostgreSQL, acquired first, is stopped last.
  */
-import { Clock, Effect, Layer, Option, Schedule } from "effect"
+import { Clock, Context, Effect, Layer, Option, Schedule } from "effect"
 import type { Scope } from "effect"
 import { SqlClient } from "effect/sql"
 import * as fs from "node:fs"
@@ -21,6 +21,7 @@ import * as HourlyRollup from "./jobs/HourlyRollup.ts"
 import * as Dimensions from "./jobs/Dimensions.ts"
 import * as ExportSchedule from "./jobs/ExportSchedule.ts"
 import * as LoadDimensions from "./jobs/LoadDimensions.ts"
+import * as Recommender from "./jobs/Recommender.ts"
 import * as EngineStatusSink from "./sinks/EngineStatusSink.ts"
 import { setGrafanaPassword } from "./sinks/GrafanaRole.ts"
 import * as PositionStore from "./sinks/PositionStore.ts"
@@ -86,11 +87,13 @@ export const daemon = Effect.gen(function*() {
       Effect.catch((e) => Effect.logWarning(`cannot set the grafana role's password: ${e.message}`))
     )
     const source = yield* makeSource(config)
-    const services = yield* Layer.build(Layer.mergeAll(
-      Dimensions.layer(config.dimensionRefreshMs),
+    const dimensions = yield* Layer.build(Dimensions.layer(config.dimensionRefreshMs))
+    const recommenders = new Recommender.Recommenders(Recommender.catalogOf(Context.get(dimensions, Dimensions.Dimensions)))
+    const services = Context.merge(dimensions, yield* Layer.build(Layer.mergeAll(
       HttpHealth.layer(() => stats.partitions.size > 0),
-      HttpInsights.layer
-    ))
+      HttpInsights.layer,
+      Layer.succeed(Recommender.RecommenderRegistry, recommenders)
+    )))
     yield* Layer.build(HttpServer.layer(config.httpPort, stats).pipe(Layer.provide(Layer.succeedContext(services))))
     yield* Effect.logInfo(`status on http://127.0.0.1:${config.httpPort}/`)
     yield* EngineStatusSink.sample(stats, 5_000).pipe(Effect.forkScoped)
@@ -102,7 +105,7 @@ export const daemon = Effect.gen(function*() {
     // the midnight export (SPEC §6): a catch-up now, then at 00:01 in EXPORT_TZ; one process of many runs it
     yield* ExportSchedule.runOnDatabase({ lakeDir: config.lakeDir, timeZone: config.exportTz }, stats.scheduledJob(ExportSchedule.JOB_NAME))
       .pipe(Effect.forkScoped)
-    yield* AttributionPipeline.run(source, config, stats).pipe(Effect.provide(services))
+    yield* AttributionPipeline.run(source, config, stats, undefined, recommenders).pipe(Effect.provide(services))
   }).pipe(Effect.provide(database))
 }).pipe(Effect.scoped)
 

@@ -144,6 +144,10 @@ export const EngineConfig = Config.all({
   lakeBufferRows: count("LAKE_BUFFER_ROWS", 100_000),
   /** how often the hourly rollup looks for hours the global watermark has passed */
   rollupEveryMs: ms("ROLLUP_EVERY_MS", 10_000, 1),
+  /** how often (processing time) each task's recommender state is stored with its positions */
+  recsSnapshotMs: ms("RECS_SNAPSHOT_MS", 60_000, 1),
+  /** a user's new list is in shop.user_recommendations at most this long after its batch */
+  recsWriteMs: ms("RECS_WRITE_MS", 500, 1),
   /** the zone of the midnight export's days and of its 00:01 schedule (SPEC §6) */
   exportTz: timeZone("EXPORT_TZ", "UTC"),
   grafanaPassword: Config.String("GRAFANA_DB_PASSWORD").pipe(Config.withDefault("grafana"))

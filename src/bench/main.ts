@@ -41,7 +41,7 @@ const topics = { clicks: "clicks", checkouts: "checkouts" }
 const settings = {
   clicksTopic: "clicks", checkoutsTopic: "checkouts", windowMs: 3_600_000, dedupRetentionMs: 3_600_000,
   outOfOrdernessMs: 15_000, idleTimeoutMs: 30_000, flushRows: 5_000, flushIntervalMs: 250, maxFutureMs: 86_400_000,
-  lakeDir: path.join(dir, "lake"), lakeFlushMs: 300_000, lakeBufferRows: 100_000
+  lakeDir: path.join(dir, "lake"), lakeFlushMs: 300_000, lakeBufferRows: 100_000, recsSnapshotMs: 60_000, recsWriteMs: 500
 }
 
 const generate = () => {

@@ -28,6 +28,14 @@ export interface KeyedOperator<S, I, O> {
   readonly isEmpty: (state: S) => boolean
   /** per-state counters summed for the status page (e.g. [elements held, pending]) */
   readonly measure: (state: S) => readonly [number, number]
+  /**
+   * At every flush of the task: outputs made once per flush rather than per element (work
+   * coalesced over the flush, or a checkpoint of state the operator keeps across its keys).
+   * `now` is processing time.
+   */
+  readonly onFlush?: (now: number, emit: (output: O) => void) => void
+  /** The task is dropped (revoked, fenced, stopped): let go of what is kept outside keyed state. */
+  readonly dispose?: () => void
 }
 
 /** One element for a key, with the watermark it was judged against. */
@@ -94,6 +102,20 @@ export class KeyGroup<S, I, O> {
       operator.onTimer(state, timer, ctx)
       if (operator.isEmpty(state)) states.delete(timer.key)
     }
+  }
+
+  /** The operator's per-flush outputs (`onFlush`), if it has any. */
+  flush(now: number): Array<O> {
+    const onFlush = this.operator.onFlush
+    if (onFlush === undefined) return []
+    onFlush(now, this.ctx.emit)
+    const out = this.out
+    this.out = []
+    return out
+  }
+
+  dispose(): void {
+    this.operator.dispose?.()
   }
 
   stats(): KeyGroupStats {

@@ -98,6 +98,7 @@ export const run = <Ev, ESource, ESink>(args: {
         const task = tasks.get(id)
         if (task === undefined) return Effect.void
         tasks.delete(id)
+        task.dispose()
         for (const lane of task.partitions) stats.dropPartition(lane.ref)
         return Effect.logInfo(`task ${id}: dropped (${why}); its buffered work is discarded`)
       })
@@ -152,7 +153,7 @@ export const run = <Ev, ESource, ESink>(args: {
         lastFlush = now
         const perJob: Array<Array<Part<Ev>>> = jobs.map(() => [])
         for (const task of tasks.values()) {
-          task.flush().forEach((output, j) => { if (!isEmptyOutput(output)) perJob[j]!.push({ task, output }) })
+          task.flush(now).forEach((output, j) => { if (!isEmptyOutput(output)) perJob[j]!.push({ task, output }) })
         }
         let offered = 0
         // what a sink does not have yet goes back to its task: a stop while waiting loses nothing

@@ -103,12 +103,13 @@ export class Task<Ev> {
   ) {
     this.tracker = new WatermarkTracker({ outOfOrdernessMs: options.outOfOrdernessMs, idleTimeoutMs: options.idleTimeoutMs })
     this.aligner = new InputAligner<Item<Ev>>((item) => item.decoded?.ts)
-    this.groups = jobs.map((job) => new KeyGroup(job.operator))
+    const operators = jobs.map((job) => typeof job.operator === "function" ? job.operator(id) : job.operator)
+    this.groups = operators.map((operator) => new KeyGroup(operator))
     this.outputs = jobs.map(() => [])
     this.inputs = jobs.map(() => [])
     this.replayed = jobs.map(() => [])
     this.rebuilds = jobs.map((job) => job.recall?.recall !== undefined)
-    this.taps = jobs.map((job) => job.operator.stateless === true)
+    this.taps = operators.map((operator) => operator.stateless === true)
   }
 
   get epoch(): number {
@@ -303,7 +304,8 @@ export class Task<Ev> {
    * Takes what each job hands to its sink now: its outputs, the rejected messages (the first
    * job's), and the positions of every partition that moved, with this job's restart offset.
    */
-  flush(): Array<TaskOutput<unknown>> {
+  flush(now: number): Array<TaskOutput<unknown>> {
+    for (let j = 0; j < this.groups.length; j++) this.collect(j, this.groups[j]!.flush(now))
     const watermark = this.tracker.value
     // a watermark that moved is committed too (work on event time across tasks reads it),
     // even when no partition released anything new (all idle, or the input ended)
@@ -348,6 +350,11 @@ export class Task<Ev> {
       const lane = this.lanes.get(partitionId(p))
       if (lane !== undefined) lane.dirty = true
     }
+  }
+
+  /** The task is dropped: its operators let go of what they hold. */
+  dispose(): void {
+    for (const g of this.groups) g.dispose()
   }
 
   /** Keyed state of job `job`, for the status page. */

@@ -79,7 +79,11 @@ export interface JobNode<Ev, S, I, O, E> {
   readonly name: string
   /** the job's input for a decoded event (read from `message`), or undefined when the job ignores it */
   readonly input: (event: Ev, message: Envelope) => I | undefined
-  readonly operator: KeyedOperator<S, I, O>
+  /**
+   * The job's operator; or, for a job that keeps state across the keys of a task (a model
+   * learned from all of them), a function that makes one for each task as it is created.
+   */
+  readonly operator: KeyedOperator<S, I, O> | ((task: number) => KeyedOperator<S, I, O>)
   /** how long after its event time an input may still be needed in state (sets restart offsets) */
   readonly retainMs: number
   readonly sink: Sink<O, E>

@@ -96,7 +96,7 @@ export class TopologyTestDriver<Ev> {
   private step(): this {
     this.task.release(this.now)
     this.task.advance(this.now)
-    const flushed = this.task.flush()
+    const flushed = this.task.flush(this.now)
     flushed.forEach((part, j) => {
       for (const o of part.outputs) this.collected[j]!.push(o)
       for (const r of part.rejected) this.rejectedMessages.push(r)

@@ -57,6 +57,8 @@ export const routes = (stats: EngineStats) =>
 
 /** The server on `port` (all interfaces); the status page polls once a second, so requests are not logged. */
 export const layer = (port: number, stats: EngineStats) =>
-  HttpRouter.serve(routes(stats), { disableLogger: true }).pipe(
+  // path parameters as long as a request line may be: the handlers judge them (a user id over
+  // 256 characters is a 400 with a reason, not the router's 404)
+  HttpRouter.serve(routes(stats), { disableLogger: true, routerConfig: { maxParamLength: 16_384 } }).pipe(
     Layer.provide(NodeHttpServer.layer(createServer, { port, host: "0.0.0.0" }))
   )

@@ -2,8 +2,8 @@
  * The attribution job wired end to end: any source → tasks → enrichment → PostgreSQL, with
  * the dimensions cache for the lookup join. What `replay`, the daemon and the tests run.
  *
- * The topology has one job today (attribution, which also writes the rejected messages);
- * the recommender and the lake tap join it as further `JobNode`s.
+ * Three jobs over one decode: attribution (which also writes the rejected messages), the
+ * raw-lake tap and the recommender.
  */
 import { Clock, Effect } from "effect"
 import type { SqlError } from "effect/sql/SqlError"
@@ -23,12 +23,14 @@ import * as AttributionRestore from "./AttributionRestore.ts"
 import { toRows } from "./AttributionRows.ts"
 import { Dimensions } from "./Dimensions.ts"
 import * as RawLake from "./RawLake.ts"
+import * as Recommender from "./Recommender.ts"
+import * as RecommendationSink from "../sinks/RecommendationSink.ts"
 
 const JOB = Attribution.JOB
 
 export type PipelineSettings = Pick<EngineConfig,
   "clicksTopic" | "checkoutsTopic" | "windowMs" | "dedupRetentionMs" | "outOfOrdernessMs" | "idleTimeoutMs" | "flushRows" | "flushIntervalMs" | "maxFutureMs"
-  | "lakeDir" | "lakeFlushMs" | "lakeBufferRows">
+  | "lakeDir" | "lakeFlushMs" | "lakeBufferRows" | "recsSnapshotMs" | "recsWriteMs">
 
 /**
  * The store's topology over `sourceName`. An unbounded source (Kafka) resumes from the
@@ -38,7 +40,8 @@ export type PipelineSettings = Pick<EngineConfig,
  */
 export const topology = (
   sourceName: string, bounded: boolean, settings: PipelineSettings, stats: EngineStats,
-  inputOf: (ref: PartitionRef) => string = () => sourceName
+  inputOf: (ref: PartitionRef) => string = () => sourceName,
+  recommenders?: Recommender.Recommenders
 ) =>
   Effect.gen(function*() {
     const dims = yield* Dimensions
@@ -75,23 +78,42 @@ export const topology = (
     }, yield* ParquetWriter.make, yield* LakeSink.pgStore(sourceName, RawLake.JOB))
     stats.job(RawLake.JOB).report = () => ({ ...lake.figures })
 
+    const recs = recommenders ?? new Recommender.Recommenders(Recommender.catalogOf(dims))
+    const recsFigures = stats.job(Recommender.JOB)
+    const recsSink = yield* RecommendationSink.make({
+      sourceName, job: Recommender.JOB, writeEveryMs: settings.recsWriteMs, maxPendingUsers: 50_000, keepState: !bounded
+    }, recs)
+    const meter = new Recommender.UpdateMeter()
+    recsFigures.report = () => {
+      const f = recsSink.figures
+      return {
+        ...recs.figures(), updates_per_s: meter.perSecond(Date.now()), update_p50_ms: meter.percentile(0.5), update_p99_ms: meter.percentile(0.99),
+        lists_written: f.listsWritten, rows_written: f.rowsWritten, snapshots: f.snapshots, snapshot_bytes: f.snapshotBytes,
+        failed_writes: f.failedWrites, last_write_ms: f.lastWriteMs, last_snapshot_at: f.lastSnapshotAt
+      }
+    }
+
     const topology: Topology<Attribution.ShopEvent, unknown> = {
       decode: Attribution.decode(topics),
       ownership: yield* TaskOwnership.make(sourceName),
       jobs: [
         Attribution.node<PgSink.SinkError | SqlError>(options, sink, bounded ? undefined : yield* AttributionRestore.make(sourceName, JOB, topics)),
-        RawLake.node(lake.sink, bounded ? undefined : lake.recall)
+        RawLake.node(lake.sink, bounded ? undefined : lake.recall),
+        Recommender.node(recs, { snapshotEveryMs: bounded ? Infinity : settings.recsSnapshotMs, meter }, recsSink.sink, bounded ? undefined : recsSink.recall)
       ]
     }
     return topology
   })
 
 /** Runs the store's topology over `source`. */
-export const run = <E>(source: Source<E>, settings: PipelineSettings, stats: EngineStats = new EngineStats(), extra?: Partial<Runner.RunnerOptions>) =>
+export const run = <E>(
+  source: Source<E>, settings: PipelineSettings, stats: EngineStats = new EngineStats(), extra?: Partial<Runner.RunnerOptions>,
+  recommenders?: Recommender.Recommenders
+) =>
   Effect.gen(function*() {
-    const t = yield* topology(source.name, source._tag === "Bounded", settings, stats, originOf(source))
+    const t = yield* topology(source.name, source._tag === "Bounded", settings, stats, originOf(source), recommenders)
     return yield* Runner.run({ source, topology: t, options: { ...runnerOptions(settings), ...extra }, stats })
   })
 
 /** The jobs whose positions decide where a partition of `source` starts reading. */
-export const jobNames: ReadonlyArray<string> = [JOB, RawLake.JOB]
+export const jobNames: ReadonlyArray<string> = [JOB, RawLake.JOB, Recommender.JOB]

@@ -126,19 +126,24 @@ describe.skipIf(!available)("daemon HTTP surface", () => {
     assert.notMatch(html, /<(script|link)[^>]+(src|href)="(https?:)?\/\//, "nothing loaded from elsewhere")
   })
 
-  it("recommendations: an empty list for a known user, 404 for an unknown one", async () => {
+  it("recommendations: the SPEC §7 shape; a user with no events (known or not) gets the popularity list; 400 for an id over 256 characters", async () => {
     const [user] = await query<{ user_id: string }>(db.url, "SELECT user_id FROM shop.users ORDER BY user_id LIMIT 1")
     assert.isDefined(user, "users are loaded at first start")
-    const known = await daemon.get(`/api/users/${encodeURIComponent(user!.user_id)}/recommendations`)
-    assert.strictEqual(known.status, 200)
-    assert.match(known.headers.get("content-type") ?? "", /^application\/json/)
-    assert.deepStrictEqual(await known.json(), { userId: user!.user_id, recommendations: [] })
-
-    for (const id of ["no-such-user", "x' OR '1'='1", "%"]) {
+    for (const id of ["no-such-user", "x' OR '1'='1", "%", "a".repeat(256)]) {
       const res = await daemon.get(`/api/users/${encodeURIComponent(id)}/recommendations`)
-      assert.strictEqual(res.status, 404, id)
-      assert.deepStrictEqual(await res.json(), { error: "unknown user" })
+      assert.strictEqual(res.status, 200, id)
+      assert.match(res.headers.get("content-type") ?? "", /^application\/json/)
+      const body = await res.json() as { user_id: string; personalized: boolean; updated_at: string | null; items: Array<Record<string, unknown>> }
+      assert.deepStrictEqual(Object.keys(body).sort(), ["items", "personalized", "updated_at", "user_id"])
+      assert.strictEqual(body.user_id, id)
+      assert.isFalse(body.personalized)
+      assert.isNull(body.updated_at)
+      assert.isAtMost(body.items.length, 10)
+      for (const item of body.items) assert.deepStrictEqual(Object.keys(item).sort(), ["brand", "category", "name", "price", "product_id", "score"])
     }
+    const long = await daemon.get(`/api/users/${"a".repeat(257)}/recommendations`)
+    assert.strictEqual(long.status, 400)
+    assert.match((await long.json() as { error: string }).error, /at most 256/)
   })
 
   it("/readyz goes 503 with the reason while the database is cut off, and 200 once it is back", async () => {
@@ -157,8 +162,7 @@ describe.skipIf(!available)("daemon HTTP surface", () => {
     assert.strictEqual((await daemon.get("/healthz")).status, 200, "still alive")
     assert.strictEqual((await daemon.get("/metrics")).status, 200, "metrics need no database")
     const rec = await daemon.get("/api/users/100001/recommendations")
-    assert.strictEqual(rec.status, 503)
-    assert.deepStrictEqual(await rec.json(), { error: "database unavailable" })
+    assert.strictEqual(rec.status, 200, "recommendations are answered from memory while the database is away")
     await sleep(1_000)
     assert.strictEqual((await readyz(daemon)).status, 503, "stays 503 while the database is away")
 
