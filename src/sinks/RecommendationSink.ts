@@ -215,6 +215,7 @@ export const make = (options: RecommendationSinkOptions, recs: Recommenders) =>
             const json = (yield* Effect.promise(() => gunzip(row.state))).toString("utf8")
             m.restore(JSON.parse(json) as TaskModelState)
             restored.add(row.task)
+            yield* Effect.logInfo(`task ${row.task}: recommender restored from its snapshot (${m.model.stats().users} users, ${row.state.length} bytes)`)
           }
           // positions without a snapshot (none are written so) would skip input the model never saw
           const stored: ReadonlyArray<CommittedPosition> = yield* PositionStore.load(options.sourceName, options.job, partitions).pipe(Effect.provideService(SqlClient.SqlClient, sql))
