@@ -71,7 +71,7 @@ export interface ModelLimits {
   readonly categoriesPerUser: number
   /** brands in a user's affinity (a new one replaces the weakest); 1 to 31 */
   readonly brandsPerUser: number
-  /** purchases kept per user for leaving them out (older than `boughtWindowMs` are dropped) */
+  /** purchases kept per user for leaving them out (a ring: the oldest goes first; only those of the last `boughtWindowMs` count) */
   readonly boughtPerUser: number
   /** co-occurring products kept per product (space-saving) */
   readonly neighboursPerProduct: number
