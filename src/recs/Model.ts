@@ -71,7 +71,7 @@ export interface ModelLimits {
   readonly categoriesPerUser: number
   /** brands in a user's affinity (a new one replaces the weakest); 1 to 31 */
   readonly brandsPerUser: number
-  /** purchases kept per user for leaving them out (older than `boughtWindowMs` are dropped) */
+  /** purchases kept per user for leaving them out (a ring: the oldest goes first; only those of the last `boughtWindowMs` count) */
   readonly boughtPerUser: number
   /** co-occurring products kept per product (space-saving) */
   readonly neighboursPerProduct: number
@@ -109,13 +109,13 @@ export const defaultLimits: ModelLimits = {
   recentPerUser: 20,
   categoriesPerUser: 8,
   brandsPerUser: 8,
-  boughtPerUser: 32,
+  boughtPerUser: 16,
   neighboursPerProduct: 24,
   coOccurrenceWindowMs: 2 * 3_600_000,
   coOccurrenceDepth: 10,
   neighbourSources: 4,
-  topPerCategory: 24,
-  topPerBrand: 12,
+  topPerCategory: 16,
+  topPerBrand: 8,
   topOverall: 64,
   popularityHalfLifeMs: 24 * 3_600_000,
   affinityHalfLifeMs: 7 * 86_400_000,
@@ -162,7 +162,7 @@ export const defaultWeights: ModelWeights = {
   brand: 0.15,
   popular: 0.05,
   inCart: 1,
-  categoriesAsked: 2,
+  categoriesAsked: 3,
   brandsAsked: 3
 }
 
@@ -175,27 +175,22 @@ const KIND_PURCHASE = 3
 /** rescale the scaled sums when their exponent passes this (2^300 is far from overflow) */
 const MAX_EXPONENT = 300
 
-/** One user's state. Typed arrays of fixed size: the bound is the allocation. */
-interface UserState {
-  readonly ringProduct: Int32Array
-  readonly ringKind: Uint8Array
-  readonly ringTs: Float64Array
-  ringHead: number
-  ringSize: number
-  readonly catId: Int32Array
-  readonly catW: Float64Array
-  catSize: number
-  readonly brandId: Int32Array
-  readonly brandW: Float64Array
-  brandSize: number
-  /** reference time of the user's scaled affinity weights */
-  affRef: number
-  boughtProduct: Array<number>
-  boughtTs: Array<number>
-  lastTs: number
-  /** observed since the user-cap eviction last passed over it (see `pushOutOne`) */
-  active: boolean
-}
+/**
+ * Users live in one Float64Array, a block of `stride` numbers per user (its *slot*): these
+ * scalars first, then the ring (product index · 4 + kind, then event times), the category
+ * and brand affinities (ids, then scaled weights) and the ring of purchases (products, times).
+ * One block per user keeps a user's state together in memory and costs no object per user.
+ */
+const M_HEAD = 0 // ring: index of the oldest entry
+const M_SIZE = 1 // ring: entries
+const M_CATS = 2 // categories in the affinity
+const M_BRANDS = 3 // brands in the affinity
+const M_BHEAD = 4 // purchases: index of the oldest
+const M_BSIZE = 5 // purchases: entries
+const M_AFFREF = 6 // reference time of the scaled affinity weights (NaN: none yet)
+const M_LAST = 7 // latest event time
+const M_ACTIVE = 8 // observed since the user cap last passed over it (see pushOutOne)
+const META = 9
 
 /** A top list of product indices, best first, by (popularity desc, index asc). */
 interface TopList {
@@ -206,7 +201,8 @@ interface TopList {
 interface UserSnapshot {
   readonly id: string
   readonly lastTs: number
-  readonly affRef: number
+  readonly active: boolean
+  readonly affRef: number | null
   /** oldest first: [product index, kind index, ts] */
   readonly ring: ReadonlyArray<readonly [number, number, number]>
   readonly categories: ReadonlyArray<readonly [string, number]>
@@ -216,7 +212,7 @@ interface UserSnapshot {
 
 interface ModelSnapshot {
   readonly version: 1
-  readonly popRef: number
+  readonly popRef: number | null
   /** [product id, scaled popularity, [[neighbour index, count], …]], in index order */
   readonly products: ReadonlyArray<readonly [string, number, ReadonlyArray<readonly [number, number]>]>
   readonly users: ReadonlyArray<UserSnapshot>
@@ -267,8 +263,20 @@ export class RecommenderModel {
   private readonly topByCategory: Array<TopList> = []
   private readonly topByBrand: Array<TopList> = []
 
-  /** in order of arrival (or of a second chance, see `pushOutOne`) */
-  private readonly users = new Map<string, UserState>()
+  /** user id → slot, in order of arrival (or of a second chance, see `pushOutOne`) */
+  private readonly users = new Map<string, number>()
+  private pool = new Float64Array(0)
+  private slotCount = 0
+  private readonly freeSlots: Array<number> = []
+  private readonly stride: number
+  private readonly oRing: number
+  private readonly oRingT: number
+  private readonly oCat: number
+  private readonly oCatW: number
+  private readonly oBrand: number
+  private readonly oBrandW: number
+  private readonly oBought: number
+  private readonly oBoughtT: number
 
   // scratch for a recommendation: score per product, and which products this query touched
   private acc = new Float64Array(0)
@@ -299,6 +307,16 @@ export class RecommenderModel {
     const w = this.weights
     this.weightSum = w.recent + w.neighbours + w.category + w.brand + w.popular || 1
     this.topOverall = { items: [], size: this.limits.topOverall }
+    const { recentPerUser: R, categoriesPerUser: C, brandsPerUser: B, boughtPerUser: P } = this.limits
+    this.oRing = META
+    this.oRingT = this.oRing + R
+    this.oCat = this.oRingT + R
+    this.oCatW = this.oCat + C
+    this.oBrand = this.oCatW + C
+    this.oBrandW = this.oBrand + B
+    this.oBought = this.oBrandW + B
+    this.oBoughtT = this.oBought + P
+    this.stride = this.oBoughtT + P
   }
 
   // ---------------------------------------------------------------- learning
@@ -310,7 +328,8 @@ export class RecommenderModel {
     if (p === -1) return
     const k = kinds.indexOf(kind)
     if (k === -1) return
-    const user = this.userFor(userId, ts)
+    const u = this.userFor(userId, ts)
+    const pool = this.pool
     const weight = kindWeight[k]!
 
     // popularity, and the top lists it feeds
@@ -323,27 +342,27 @@ export class RecommenderModel {
     if (brand !== -1) this.bump(this.topByBrand[brand]!, p)
 
     // affinity
-    if (Number.isNaN(user.affRef) || (ts - user.affRef) / this.limits.affinityHalfLifeMs > MAX_EXPONENT) {
-      this.rebaseAffinity(user, ts)
-    }
-    const scaled = weight * Math.pow(2, (ts - user.affRef) / this.limits.affinityHalfLifeMs)
-    if (cat !== -1) user.catSize = addAffinity(user.catId, user.catW, user.catSize, cat, scaled)
-    if (brand !== -1) user.brandSize = addAffinity(user.brandId, user.brandW, user.brandSize, brand, scaled)
+    const affRef = pool[u + M_AFFREF]!
+    if (Number.isNaN(affRef) || (ts - affRef) / this.limits.affinityHalfLifeMs > MAX_EXPONENT) this.rebaseAffinity(u, ts)
+    const scaled = weight * Math.pow(2, (ts - pool[u + M_AFFREF]!) / this.limits.affinityHalfLifeMs)
+    if (cat !== -1) addAffinity(pool, u + this.oCat, u + this.oCatW, u + M_CATS, this.limits.categoriesPerUser, cat, scaled)
+    if (brand !== -1) addAffinity(pool, u + this.oBrand, u + this.oBrandW, u + M_BRANDS, this.limits.brandsPerUser, brand, scaled)
 
     // co-occurrence with the user's latest interactions (once per product while it is among them)
-    this.coOccur(user, p, ts)
+    this.coOccur(u, p, ts)
 
-    if (k === KIND_PURCHASE) this.addBought(user, p, ts)
+    if (k === KIND_PURCHASE) this.addBought(u, p, ts)
 
     // the ring
     const R = this.limits.recentPerUser
-    const slot = (user.ringHead + user.ringSize) % R
-    if (user.ringSize < R) user.ringSize++
-    else user.ringHead = (user.ringHead + 1) % R
-    user.ringProduct[slot] = p
-    user.ringKind[slot] = k
-    user.ringTs[slot] = ts
-    if (ts > user.lastTs) user.lastTs = ts
+    const head = pool[u + M_HEAD]!
+    const size = pool[u + M_SIZE]!
+    const slot = (head + size) % R
+    if (size < R) pool[u + M_SIZE] = size + 1
+    else pool[u + M_HEAD] = (head + 1) % R
+    pool[u + this.oRing + slot] = p * 4 + k
+    pool[u + this.oRingT + slot] = ts
+    if (ts > pool[u + M_LAST]!) pool[u + M_LAST] = ts
   }
 
   private productOf(productId: string): number {
@@ -388,16 +407,32 @@ export class RecommenderModel {
     this.capacity = capacity
   }
 
-  private userFor(userId: string, ts: number): UserState {
+  /** the offset of the user's block in `pool`, made if new */
+  private userFor(userId: string, ts: number): number {
     const known = this.users.get(userId)
     if (known !== undefined) {
-      known.active = true
-      return known
+      const u = known * this.stride
+      this.pool[u + M_ACTIVE] = 1
+      return u
     }
     if (this.users.size >= this.limits.maxUsers) this.pushOutOne()
-    const user = this.newUser(ts)
-    this.users.set(userId, user)
-    return user
+    const slot = this.freeSlots.pop() ?? this.newSlot()
+    this.users.set(userId, slot)
+    const u = slot * this.stride
+    this.pool.fill(0, u, u + this.stride)
+    this.pool[u + M_AFFREF] = Number.NaN
+    this.pool[u + M_LAST] = ts
+    return u
+  }
+
+  private newSlot(): number {
+    if ((this.slotCount + 1) * this.stride > this.pool.length) {
+      const slots = Math.max(1024, Math.ceil(this.slotCount * 1.5))
+      const pool = new Float64Array(slots * this.stride)
+      pool.set(this.pool)
+      this.pool = pool
+    }
+    return this.slotCount++
   }
 
   /**
@@ -406,35 +441,18 @@ export class RecommenderModel {
    * go to the back with their flag cleared. Amortised O(1), no work per event beyond a flag.
    */
   private pushOutOne(): void {
-    for (const [id, user] of this.users) {
+    for (const [id, slot] of this.users) {
       this.users.delete(id)
-      if (!user.active) return
-      user.active = false
-      this.users.set(id, user)
+      const u = slot * this.stride
+      if (this.pool[u + M_ACTIVE] === 0) {
+        this.freeSlots.push(slot)
+        return
+      }
+      this.pool[u + M_ACTIVE] = 0
+      this.users.set(id, slot)
     }
   }
 
-  private newUser(ts: number): UserState {
-    const { recentPerUser: R, categoriesPerUser: C, brandsPerUser: B } = this.limits
-    return {
-      ringProduct: new Int32Array(R),
-      ringKind: new Uint8Array(R),
-      ringTs: new Float64Array(R),
-      ringHead: 0,
-      ringSize: 0,
-      catId: new Int32Array(C),
-      catW: new Float64Array(C),
-      catSize: 0,
-      brandId: new Int32Array(B),
-      brandW: new Float64Array(B),
-      brandSize: 0,
-      affRef: Number.NaN,
-      boughtProduct: [],
-      boughtTs: [],
-      lastTs: ts,
-      active: false
-    }
-  }
 
   private rebasePopularity(ts: number): void {
     if (Number.isNaN(this.popRef)) {
@@ -448,13 +466,15 @@ export class RecommenderModel {
     this.popRef = ts
   }
 
-  private rebaseAffinity(user: UserState, ts: number): void {
-    if (!Number.isNaN(user.affRef)) {
-      const factor = Math.pow(2, -(ts - user.affRef) / this.limits.affinityHalfLifeMs)
-      for (let i = 0; i < user.catSize; i++) user.catW[i] = user.catW[i]! * factor
-      for (let i = 0; i < user.brandSize; i++) user.brandW[i] = user.brandW[i]! * factor
+  private rebaseAffinity(u: number, ts: number): void {
+    const pool = this.pool
+    const ref = pool[u + M_AFFREF]!
+    if (!Number.isNaN(ref)) {
+      const factor = Math.pow(2, -(ts - ref) / this.limits.affinityHalfLifeMs)
+      for (let i = 0; i < pool[u + M_CATS]!; i++) pool[u + this.oCatW + i] = pool[u + this.oCatW + i]! * factor
+      for (let i = 0; i < pool[u + M_BRANDS]!; i++) pool[u + this.oBrandW + i] = pool[u + this.oBrandW + i]! * factor
     }
-    user.affRef = ts
+    pool[u + M_AFFREF] = ts
   }
 
   /** `p`'s popularity went up: keep `list` the exact top by (popularity desc, index asc). */
@@ -483,20 +503,24 @@ export class RecommenderModel {
     return pa > pb || (pa === pb && a < b)
   }
 
-  private coOccur(user: UserState, p: number, ts: number): void {
+  private coOccur(u: number, p: number, ts: number): void {
     const { recentPerUser: R, coOccurrenceDepth, coOccurrenceWindowMs } = this.limits
-    const depth = Math.min(user.ringSize, coOccurrenceDepth)
+    const pool = this.pool
+    const head = pool[u + M_HEAD]!
+    const size = pool[u + M_SIZE]!
+    const ring = u + this.oRing
+    const depth = Math.min(size, coOccurrenceDepth)
     // already among the latest: its pairs were counted
     for (let j = 0; j < depth; j++) {
-      if (user.ringProduct[(user.ringHead + user.ringSize - 1 - j) % R] === p) return
+      if (pool[ring + ((head + size - 1 - j) % R)]! >> 2 === p) return
     }
     for (let j = 0; j < depth; j++) {
-      const slot = (user.ringHead + user.ringSize - 1 - j) % R
-      const q = user.ringProduct[slot]!
-      if (Math.abs(ts - user.ringTs[slot]!) > coOccurrenceWindowMs) continue
+      const slot = (head + size - 1 - j) % R
+      const q = pool[ring + slot]! >> 2
+      if (Math.abs(ts - pool[u + this.oRingT + slot]!) > coOccurrenceWindowMs) continue
       let seen = false
       for (let i = 0; i < j; i++) {
-        if (user.ringProduct[(user.ringHead + user.ringSize - 1 - i) % R] === q) {
+        if (pool[ring + ((head + size - 1 - i) % R)]! >> 2 === q) {
           seen = true
           break
         }
@@ -535,31 +559,29 @@ export class RecommenderModel {
     if (count > this.nbrMax[p]!) this.nbrMax[p] = count
   }
 
-  private addBought(user: UserState, p: number, ts: number): void {
-    // drop what left the window (relative to the newest purchase), then the oldest beyond the cap
-    const newest = Math.max(ts, user.boughtTs.length > 0 ? Math.max(...user.boughtTs) : ts)
-    for (let i = user.boughtTs.length - 1; i >= 0; i--) {
-      if (user.boughtTs[i]! <= newest - this.limits.boughtWindowMs) {
-        user.boughtTs.splice(i, 1)
-        user.boughtProduct.splice(i, 1)
-      }
-    }
-    user.boughtProduct.push(p)
-    user.boughtTs.push(ts)
-    while (user.boughtTs.length > this.limits.boughtPerUser) {
-      user.boughtTs.shift()
-      user.boughtProduct.shift()
-    }
+  /** the purchases are a ring too: the oldest goes first; the 24 h window is applied when asked */
+  private addBought(u: number, p: number, ts: number): void {
+    const pool = this.pool
+    const P = this.limits.boughtPerUser
+    const head = pool[u + M_BHEAD]!
+    const size = pool[u + M_BSIZE]!
+    const slot = (head + size) % P
+    if (size < P) pool[u + M_BSIZE] = size + 1
+    else pool[u + M_BHEAD] = (head + 1) % P
+    pool[u + this.oBought + slot] = p
+    pool[u + this.oBoughtT + slot] = ts
   }
 
   // ---------------------------------------------------------------- asking
 
   /** the user's top n (default 10), best first, as of event time `ts`; products bought by the user in the last 24 h of event time left out; undefined when the user has no events */
   recommend(userId: string, ts: number, n = 10): ReadonlyArray<Scored> | undefined {
-    const user = this.users.get(userId)
-    if (user === undefined) return undefined
+    const slot = this.users.get(userId)
+    if (slot === undefined) return undefined
+    const u = slot * this.stride
+    const pool = this.pool
     const q = this.nextQuery()
-    this.markBought(user, ts, q)
+    this.markBought(u, ts, q)
     const w = this.weights
     const norm = 1 / this.weightSum
     const R = this.limits.recentPerUser
@@ -570,10 +592,12 @@ export class RecommenderModel {
     ringP.length = 0
     ringR.length = 0
     let recencySum = 0
-    for (let j = user.ringSize - 1; j >= 0; j--) {
-      const slot: number = (user.ringHead + j) % R
-      const p = user.ringProduct[slot]!
-      const r = Math.pow(2, -Math.max(0, ts - user.ringTs[slot]!) / this.limits.recencyHalfLifeMs)
+    const head = pool[u + M_HEAD]!
+    for (let j = pool[u + M_SIZE]! - 1; j >= 0; j--) {
+      const entry = (head + j) % R
+      const packed = pool[u + this.oRing + entry]!
+      const p = packed >> 2
+      const r = Math.pow(2, -Math.max(0, ts - pool[u + this.oRingT + entry]!) / this.limits.recencyHalfLifeMs)
       if (this.mark[p] !== q) {
         this.touch(p, q)
         ringP.push(p)
@@ -587,7 +611,7 @@ export class RecommenderModel {
         }
       }
       // in the cart and not bought: scaled by `inCart` at the end
-      if (user.ringKind[slot] === KIND_CART && this.excluded[p] !== q) this.excluded[p] = -q
+      if ((packed & 3) === KIND_CART && this.excluded[p] !== q) this.excluded[p] = -q
     }
     const K = this.limits.neighboursPerProduct
     for (let j = 0; j < ringP.length; j++) {
@@ -608,12 +632,12 @@ export class RecommenderModel {
     }
 
     // popular products of the user's strongest categories and brands
-    if (w.category > 0) this.addAffine(user.catId, user.catW, user.catSize, w.categoriesAsked, this.topByCategory, w.category * norm, q)
-    if (w.brand > 0) this.addAffine(user.brandId, user.brandW, user.brandSize, w.brandsAsked, this.topByBrand, w.brand * norm, q)
+    if (w.category > 0) this.addAffine(u + this.oCat, u + this.oCatW, pool[u + M_CATS]!, w.categoriesAsked, this.topByCategory, w.category * norm, q)
+    if (w.brand > 0) this.addAffine(u + this.oBrand, u + this.oBrandW, pool[u + M_BRANDS]!, w.brandsAsked, this.topByBrand, w.brand * norm, q)
 
     // the overall popular list: its first n + (bought) entries, enough to fill the list when the rest is thin
     const top = this.topOverall.items
-    const fill = Math.min(top.length, n + user.boughtTs.length)
+    const fill = Math.min(top.length, n + pool[u + M_BSIZE]!)
     if (fill > 0) {
       const f = this.pop[top[0]!]! > 0 ? (w.popular * norm) / this.pop[top[0]!]! : 0
       for (let i = 0; i < fill; i++) {
@@ -626,33 +650,29 @@ export class RecommenderModel {
     return this.select(n, q)
   }
 
-  private addAffine(
-    ids: Int32Array,
-    weights: Float64Array,
-    size: number,
-    asked: number,
-    tops: ReadonlyArray<TopList>,
-    share: number,
-    q: number
-  ): void {
+  /** adds the top products of the `asked` strongest entries of an affinity (ids at `oIds`, weights at `oW` in the pool) */
+  private addAffine(oIds: number, oW: number, size: number, asked: number, tops: ReadonlyArray<TopList>, share: number, q: number): void {
+    const pool = this.pool
     let total = 0
-    for (let i = 0; i < size; i++) total += weights[i]!
+    for (let i = 0; i < size; i++) total += pool[oW + i]!
     if (total <= 0) return
-    // the `asked` strongest (ties: lower index), without sorting; `taken` is a bit set (size ≤ 31)
+    // the `asked` strongest (ties: lower id), without sorting; `taken` is a bit set (size ≤ 31)
     let taken = 0
     for (let round = 0; round < Math.min(asked, size); round++) {
       let best = -1
       for (let i = 0; i < size; i++) {
         if ((taken & (1 << i)) !== 0) continue
-        if (best === -1 || weights[i]! > weights[best]! || (weights[i] === weights[best] && ids[i]! < ids[best]!)) best = i
+        const wi = pool[oW + i]!
+        if (best === -1 || wi > pool[oW + best]! || (wi === pool[oW + best] && pool[oIds + i]! < pool[oIds + best]!)) best = i
       }
       taken |= 1 << best
-      const items = tops[ids[best]!]!.items
+      const items = tops[pool[oIds + best]!]!.items
       if (items.length === 0) continue
       const top = this.pop[items[0]!]!
       if (top <= 0) continue
-      const f = (share * weights[best]!) / (total * top)
-      for (const p of items) {
+      const f = (share * pool[oW + best]!) / (total * top)
+      for (let i = 0; i < items.length; i++) {
+        const p = items[i]!
         this.touch(p, q)
         this.acc[p] = this.acc[p]! + f * this.pop[p]!
       }
@@ -677,9 +697,11 @@ export class RecommenderModel {
     this.touched.push(p)
   }
 
-  private markBought(user: UserState, ts: number, q: number): void {
-    for (let i = 0; i < user.boughtTs.length; i++) {
-      if (user.boughtTs[i]! > ts - this.limits.boughtWindowMs) this.excluded[user.boughtProduct[i]!] = q
+  private markBought(u: number, ts: number, q: number): void {
+    const pool = this.pool
+    const size = pool[u + M_BSIZE]!
+    for (let i = 0; i < size; i++) {
+      if (pool[u + this.oBoughtT + i]! > ts - this.limits.boughtWindowMs) this.excluded[pool[u + this.oBought + i]!] = q
     }
   }
 
@@ -721,8 +743,8 @@ export class RecommenderModel {
   /** recency-weighted popularity list (cold start), leaving out what `userId` (if given) bought in the last 24 h */
   popular(ts: number, n = 10, userId?: string): ReadonlyArray<Scored> {
     const q = this.nextQuery()
-    const user = userId === undefined ? undefined : this.users.get(userId)
-    if (user !== undefined) this.markBought(user, ts, q)
+    const slot = userId === undefined ? undefined : this.users.get(userId)
+    if (slot !== undefined) this.markBought(slot * this.stride, ts, q)
     const top = this.topOverall.items
     if (top.length === 0) return []
     const best = this.pop[top[0]!]!
@@ -741,10 +763,11 @@ export class RecommenderModel {
 
   /** the sizes of one user's state (for tests of the bounds), or undefined */
   userSizes(userId: string): { recent: number; categories: number; brands: number; bought: number } | undefined {
-    const u = this.users.get(userId)
-    return u === undefined
-      ? undefined
-      : { recent: u.ringSize, categories: u.catSize, brands: u.brandSize, bought: u.boughtTs.length }
+    const slot = this.users.get(userId)
+    if (slot === undefined) return undefined
+    const u = slot * this.stride
+    const pool = this.pool
+    return { recent: pool[u + M_SIZE]!, categories: pool[u + M_CATS]!, brands: pool[u + M_BRANDS]!, bought: pool[u + M_BSIZE]! }
   }
 
   /** how many neighbours a product has (for tests of the bounds) */
@@ -758,9 +781,10 @@ export class RecommenderModel {
   /** forget users idle longer than the limit (called now and then by the job with the event-time clock) */
   evict(ts: number): number {
     let evicted = 0
-    for (const [id, user] of this.users) {
-      if (user.lastTs < ts - this.limits.userIdleMs) {
+    for (const [id, slot] of this.users) {
+      if (this.pool[slot * this.stride + M_LAST]! < ts - this.limits.userIdleMs) {
         this.users.delete(id)
+        this.freeSlots.push(slot)
         evicted++
       }
     }
@@ -777,25 +801,38 @@ export class RecommenderModel {
       return [id, this.pop[p]!, nbrs] as const
     })
     const users: Array<UserSnapshot> = []
-    for (const [id, u] of this.users) {
+    const pool = this.pool
+    const P = this.limits.boughtPerUser
+    for (const [id, slot] of this.users) {
+      const u = slot * this.stride
       const ring: Array<readonly [number, number, number]> = []
-      for (let j = 0; j < u.ringSize; j++) {
-        const slot = (u.ringHead + j) % R
-        ring.push([u.ringProduct[slot]!, u.ringKind[slot]!, u.ringTs[slot]!])
+      for (let j = 0; j < pool[u + M_SIZE]!; j++) {
+        const entry = (pool[u + M_HEAD]! + j) % R
+        const packed = pool[u + this.oRing + entry]!
+        ring.push([packed >> 2, packed & 3, pool[u + this.oRingT + entry]!])
       }
+      const bought: Array<readonly [number, number]> = []
+      for (let j = 0; j < pool[u + M_BSIZE]!; j++) {
+        const entry = (pool[u + M_BHEAD]! + j) % P
+        bought.push([pool[u + this.oBought + entry]!, pool[u + this.oBoughtT + entry]!])
+      }
+      const affRef = pool[u + M_AFFREF]!
       users.push({
         id,
-        lastTs: u.lastTs,
-        affRef: Number.isNaN(u.affRef) ? -1 : u.affRef,
+        lastTs: pool[u + M_LAST]!,
+        active: pool[u + M_ACTIVE] === 1,
+        affRef: Number.isNaN(affRef) ? null : affRef,
         ring,
-        categories: Array.from({ length: u.catSize }, (_, i) => [this.categoryNames[u.catId[i]!]!, u.catW[i]!] as const),
-        brands: Array.from({ length: u.brandSize }, (_, i) => [this.brandNames[u.brandId[i]!]!, u.brandW[i]!] as const),
-        bought: u.boughtProduct.map((p, i) => [p, u.boughtTs[i]!] as const)
+        categories: Array.from({ length: pool[u + M_CATS]! }, (_, i) =>
+          [this.categoryNames[pool[u + this.oCat + i]!]!, pool[u + this.oCatW + i]!] as const),
+        brands: Array.from({ length: pool[u + M_BRANDS]! }, (_, i) =>
+          [this.brandNames[pool[u + this.oBrand + i]!]!, pool[u + this.oBrandW + i]!] as const),
+        bought
       })
     }
     const snapshot: ModelSnapshot = {
       version: 1,
-      popRef: Number.isNaN(this.popRef) ? -1 : this.popRef,
+      popRef: Number.isNaN(this.popRef) ? null : this.popRef,
       products,
       users
     }
@@ -813,7 +850,7 @@ export class RecommenderModel {
     if (s === null || typeof s !== "object" || s.version !== 1) throw new Error("not a recommender model snapshot (version 1)")
     const K = model.limits.neighboursPerProduct
     const R = model.limits.recentPerUser
-    model.popRef = s.products.length === 0 && s.popRef === -1 ? Number.NaN : s.popRef
+    model.popRef = s.popRef ?? Number.NaN
     const kept = Math.min(s.products.length, model.limits.maxProducts)
     for (let p = 0; p < kept; p++) {
       const [id, pop] = s.products[p]!
@@ -837,57 +874,67 @@ export class RecommenderModel {
       const brand = model.productBrand[p]!
       if (brand !== -1) model.bump(model.topByBrand[brand]!, p)
     }
+    const P = model.limits.boughtPerUser
     for (const us of s.users.slice(-model.limits.maxUsers)) {
-      const u = model.newUser(us.lastTs)
-      u.lastTs = us.lastTs
-      u.affRef = us.affRef === -1 ? Number.NaN : us.affRef
+      const u = model.userFor(us.id, us.lastTs)
+      const pool = model.pool
+      pool[u + M_ACTIVE] = us.active ? 1 : 0
+      pool[u + M_AFFREF] = us.affRef ?? Number.NaN
+      let size = 0
       for (const [p, k, ts] of us.ring.slice(-R)) {
         if (p >= kept) continue
-        const slot = (u.ringHead + u.ringSize) % R
-        u.ringProduct[slot] = p
-        u.ringKind[slot] = k
-        u.ringTs[slot] = ts
-        u.ringSize++
+        pool[u + model.oRing + size] = p * 4 + k
+        pool[u + model.oRingT + size++] = ts
       }
+      pool[u + M_SIZE] = size
       for (const [name, w] of us.categories.slice(0, model.limits.categoriesPerUser)) {
         const c = model.indexOf(name, model.categoryIndex, model.categoryNames, model.topByCategory, model.limits.topPerCategory)
-        u.catId[u.catSize] = c
-        u.catW[u.catSize++] = w
+        const i = pool[u + M_CATS]!
+        pool[u + model.oCat + i] = c
+        pool[u + model.oCatW + i] = w
+        pool[u + M_CATS] = i + 1
       }
       for (const [name, w] of us.brands.slice(0, model.limits.brandsPerUser)) {
         const b = model.indexOf(name, model.brandIndex, model.brandNames, model.topByBrand, model.limits.topPerBrand)
-        u.brandId[u.brandSize] = b
-        u.brandW[u.brandSize++] = w
+        const i = pool[u + M_BRANDS]!
+        pool[u + model.oBrand + i] = b
+        pool[u + model.oBrandW + i] = w
+        pool[u + M_BRANDS] = i + 1
       }
-      for (const [p, ts] of us.bought.slice(-model.limits.boughtPerUser)) {
+      let bought = 0
+      for (const [p, ts] of us.bought.slice(-P)) {
         if (p >= kept) continue
-        u.boughtProduct.push(p)
-        u.boughtTs.push(ts)
+        pool[u + model.oBought + bought] = p
+        pool[u + model.oBoughtT + bought++] = ts
       }
-      model.users.set(us.id, u)
+      pool[u + M_BSIZE] = bought
     }
     return model
   }
 }
 
-/** adds `w` to `id`'s weight; a new id in a full map replaces the weakest entry. Returns the size. */
-const addAffinity = (ids: Int32Array, weights: Float64Array, size: number, id: number, w: number): number => {
+/**
+ * Adds `w` to `id`'s weight in an affinity held in `pool` (ids at `oIds`, weights at `oW`,
+ * the size at `oSize`, at most `cap` entries); a new id in a full one replaces the weakest.
+ */
+const addAffinity = (pool: Float64Array, oIds: number, oW: number, oSize: number, cap: number, id: number, w: number): void => {
+  const size = pool[oSize]!
   let weakest = -1
   for (let i = 0; i < size; i++) {
-    if (ids[i] === id) {
-      weights[i] = weights[i]! + w
-      return size
+    if (pool[oIds + i] === id) {
+      pool[oW + i] = pool[oW + i]! + w
+      return
     }
-    if (weakest === -1 || weights[i]! < weights[weakest]!) weakest = i
+    if (weakest === -1 || pool[oW + i]! < pool[oW + weakest]!) weakest = i
   }
-  if (size < ids.length) {
-    ids[size] = id
-    weights[size] = w
-    return size + 1
+  if (size < cap) {
+    pool[oIds + size] = id
+    pool[oW + size] = w
+    pool[oSize] = size + 1
+    return
   }
-  ids[weakest] = id
-  weights[weakest] = w
-  return size
+  pool[oIds + weakest] = id
+  pool[oW + weakest] = w
 }
 
 const clamp01 = (x: number): number => (x < 0 ? 0 : x > 1 ? 1 : x)

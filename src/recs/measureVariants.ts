@@ -13,6 +13,8 @@ const users = Number(process.argv[2] ?? 1000)
 const sessions = Number(process.argv[3] ?? 20)
 const seeds = (process.argv[4] ?? "1,2,3").split(",").map(Number)
 
+/** more variants as JSON: MORE='[["name", {weights}, {limits}], …]'; ONLY_MORE=1 runs only those */
+const more = process.env["MORE"] ? JSON.parse(process.env["MORE"]) as Array<[string, Partial<ModelWeights>, Partial<ModelLimits>?]> : []
 const none = { recent: 0, neighbours: 0, category: 0, brand: 0, popular: 0 }
 const variants: ReadonlyArray<readonly [string, Partial<ModelWeights>, Partial<ModelLimits>?]> = [
   ["popular only (= baseline, recency-weighted)", { ...none, popular: 1 }],
@@ -21,12 +23,14 @@ const variants: ReadonlyArray<readonly [string, Partial<ModelWeights>, Partial<M
   ["C: B + co-occurrence", { ...none, category: 0.4, brand: 0.2, neighbours: 0.35, popular: 0.05 }],
   ["D: recent items only", { ...none, recent: 0.95, popular: 0.05 }],
   ["E: C + recent items (default)", {}],
-  ["E, no in-cart discount", { inCart: 1 }],
-  ["E, in-cart items left out", { inCart: 0 }],
-  ...(process.env["MORE"] ? JSON.parse(process.env["MORE"]) as Array<[string, Partial<ModelWeights>, Partial<ModelLimits>?]> : [])
+  ["E without co-occurrence", { neighbours: 0 }],
+  ["E without brands", { brand: 0 }],
+  ["E, in-cart products' scores × 0.3", { inCart: 0.3 }],
+  ["E, in-cart products left out", { inCart: 0 }],
+  ...more
 ]
 
-const only = process.env["ONLY_MORE"] ? variants.slice(8) : variants
+const only = process.env["ONLY_MORE"] ? variants.slice(variants.length - more.length) : variants
 for (const [name, weights, limits] of only) {
   const rows = seeds.map((seed) => evaluate({ seed, users, sessions }, { weights, limits: limits ?? {} }))
   const cell = rows.map((r) => `${r.hit_rate_at_10.toFixed(3)}/${r.baseline_hit_rate_at_10.toFixed(3)}`).join("  ")

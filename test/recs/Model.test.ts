@@ -169,6 +169,11 @@ describe("RecommenderModel", () => {
     assert.isDefined(model.recommend("recent", t0 + 3 * day))
     assert.strictEqual(model.stats().users, 1)
     assert.strictEqual(defaultLimits.boughtWindowMs, day)
+    // a new user takes the freed place with nothing of the old one's
+    model.observe("new", "P03", "view", t0 + 3 * day)
+    assert.deepStrictEqual(model.userSizes("new"), { recent: 1, categories: 1, brands: 1, bought: 0 })
+    assert.notInclude(ids(model.recommend("new", t0 + 3 * day)).slice(0, 1), "P01")
+    assert.strictEqual(ids(model.recommend("new", t0 + 3 * day))[0], "P03")
   })
 
   it("late events count (less than fresh ones) and do not break the lists", () => {
