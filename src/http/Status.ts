@@ -75,8 +75,8 @@ const recommendationsView = (stats: EngineStats, now: number) => {
     model: { products: n("products"), neighbourLinks: n("neighbourLinks"), users: n("users") },
     listsWritten: n("lists_written"),
     rowsWritten: n("rows_written"),
-    /** duration of the sink's last successful write */
-    lastWriteMs: r["last_write_ms"] ?? null,
+    /** duration of the sink's last successful write; `null` before the first */
+    lastWriteMs: n("lists_written") + n("snapshots") > 0 ? n("last_write_ms") : null,
     snapshots: {
       count: n("snapshots"),
       /** gzipped bytes written, summed over all snapshots */
