@@ -53,6 +53,22 @@ const lakeFiles = Metric.gauge("insights_lake_files", { description: "Parquet fi
 const lakeBytes = Metric.gauge("insights_lake_bytes", { description: "Bytes of the raw lake's files written since start." })
 const lakeBuffered = Metric.gauge("insights_lake_buffered_events", { description: "Events waiting in memory for the raw lake's next flush." })
 const lakeOldest = Metric.gauge("insights_lake_oldest_buffered_seconds", { description: "Age of the oldest event not yet in a lake file (0 when none waits)." })
+const recsTasks = Metric.gauge("insights_recommendation_tasks", { description: "Tasks whose recommender model this process holds." })
+const recsUsers = Metric.gauge("insights_recommendation_users", { description: "Users with a recommendation list in the models this process holds." })
+const recsUpdates = Metric.counter("insights_recommendation_updates_total", {
+  description: "Events applied to the recommender models (a task handed to another member takes its count along; that drop is not subtracted).",
+  incremental: true
+})
+const recsUpdateSeconds = Metric.gauge("insights_recommendation_update_seconds", { description: "Time to apply one event to a recommender model, quantile over the newest 2048 updates." })
+const recsProducts = Metric.gauge("insights_recommendation_model_products", { description: "Products known to the recommender models." })
+const recsLinks = Metric.gauge("insights_recommendation_model_neighbour_links", { description: "Item-to-item neighbour links held by the recommender models." })
+const recsLists = Metric.counter("insights_recommendation_lists_written_total", { description: "User recommendation lists written to shop.user_recommendations.", incremental: true })
+const recsRows = Metric.counter("insights_recommendation_rows_written_total", { description: "Rows (one per recommended product) written to shop.user_recommendations.", incremental: true })
+const recsSnapshots = Metric.counter("insights_recommendation_snapshots_total", { description: "Recommender model snapshots written.", incremental: true })
+const recsSnapshotBytes = Metric.counter("insights_recommendation_snapshot_bytes_total", { description: "Gzipped bytes of the recommender model snapshots written.", incremental: true })
+const recsFailedWrites = Metric.counter("insights_recommendation_failed_writes_total", { description: "Recommendation sink writes that failed (retried with what came meanwhile).", incremental: true })
+const recsLastWrite = Metric.gauge("insights_recommendation_last_write_duration_seconds", { description: "Duration of the recommendation sink's last successful write." })
+const recsLastSnapshot = Metric.gauge("insights_recommendation_last_snapshot_timestamp_seconds", { description: "When a recommender model snapshot was last written, Unix seconds." })
 const scheduleLastRun = Metric.gauge("insights_schedule_last_run_timestamp_seconds", { description: "When each scheduled job (hourly rollup, midnight export) last ran, Unix seconds." })
 const scheduleNextRun = Metric.gauge("insights_schedule_next_run_timestamp_seconds", { description: "When each scheduled job runs next, Unix seconds." })
 
@@ -102,6 +118,8 @@ export const make = (stats: EngineStats, probe: ProcessProbe) => {
     seen.set(key, total)
     return d
   }
+  /** `delta` for a total that may drop (a sum over tasks that come and go): a drop adds nothing */
+  const growth = (key: string, total: number): number => Math.max(0, delta(key, total))
 
   /** Synchronous, so two concurrent scrapes never count the same growth twice. */
   const syncUnsafe = (context: Context.Context<never>, now: number): void => {
@@ -160,6 +178,27 @@ export const make = (stats: EngineStats, probe: ProcessProbe) => {
       lakeBuffered.updateUnsafe(lake["buffered"] ?? 0, context)
       const oldest = lake["oldestBufferedAt"]
       lakeOldest.updateUnsafe(oldest === undefined ? 0 : (now - oldest) / 1000, context)
+    }
+    const recs = stats.jobs.get("recommendations")?.report()
+    if (recs !== undefined) {
+      const n = (key: string): number => recs[key] ?? 0
+      recsTasks.updateUnsafe(n("tasks"), context)
+      recsUsers.updateUnsafe(n("users"), context)
+      recsUpdates.updateUnsafe(growth("recs/updates", n("updates")), context)
+      for (const [quantile, key] of [["0.5", "update_p50_ms"], ["0.99", "update_p99_ms"]] as const) {
+        const ms = recs[key]
+        if (ms !== undefined) Metric.withAttributes(recsUpdateSeconds, { quantile }).updateUnsafe(ms / 1000, context)
+      }
+      recsProducts.updateUnsafe(n("products"), context)
+      recsLinks.updateUnsafe(n("neighbourLinks"), context)
+      recsLists.updateUnsafe(growth("recs/lists", n("lists_written")), context)
+      recsRows.updateUnsafe(growth("recs/rows", n("rows_written")), context)
+      recsSnapshots.updateUnsafe(growth("recs/snapshots", n("snapshots")), context)
+      recsSnapshotBytes.updateUnsafe(growth("recs/snapshot_bytes", n("snapshot_bytes")), context)
+      recsFailedWrites.updateUnsafe(growth("recs/failed_writes", n("failed_writes")), context)
+      if (n("lists_written") + n("snapshots") > 0) recsLastWrite.updateUnsafe(n("last_write_ms") / 1000, context) // nothing written yet: no duration
+      const lastSnapshot = recs["last_snapshot_at"]
+      if (lastSnapshot !== undefined) recsLastSnapshot.updateUnsafe(lastSnapshot / 1000, context)
     }
     for (const job of stats.scheduledJobs.values()) {
       const attributes = { job: job.name }

@@ -1,7 +1,8 @@
 /**
  * The job's state as JSON for the status page and `/api/status`: watermark and its delay,
  * partitions (position, lag, idle), counters, keyed state with an approximate size, the
- * sink with its recent batch latency, scheduled jobs and the process's memory.
+ * sink with its recent batch latency, scheduled jobs, the raw lake, the recommender and the
+ * process's memory.
  *
  * Read from `EngineStats` on demand; rates are left to the reader (the page computes them
  * from successive snapshots, Prometheus from successive scrapes).
@@ -46,6 +47,44 @@ const lakeView = (stats: EngineStats, now: number) => {
     buffered: r["buffered"] ?? 0,
     lastFlushAt: isoOrNull(r["lastFlushAt"]),
     oldestBufferedAgeSeconds: oldest === undefined ? null : (now - oldest) / 1000
+  }
+}
+
+/**
+ * The recommender (`Recommender.JOB`): how many users have a list, how fast the models take
+ * updates, how big they are, and what the sink has written (lists, snapshots, failures).
+ * `null` when the job does not run in this process.
+ */
+const recommendationsView = (stats: EngineStats, now: number) => {
+  const job = stats.jobs.get("recommendations")
+  if (job === undefined) return null
+  const r = job.report()
+  const n = (key: string): number => r[key] ?? 0
+  const lastSnapshotAt = r["last_snapshot_at"]
+  return {
+    /** tasks whose model this process holds */
+    tasks: n("tasks"),
+    /** users with a recommendation list in the models held here */
+    users: n("users"),
+    /** model updates since start (summed over the tasks held now) */
+    updates: n("updates"),
+    /** over the last 10 s */
+    updatesPerSecond: n("updates_per_s"),
+    /** time to apply one event to the model, over the newest 2048 updates; `null` before the first */
+    updateMs: { p50: r["update_p50_ms"] ?? null, p99: r["update_p99_ms"] ?? null },
+    model: { products: n("products"), neighbourLinks: n("neighbourLinks"), users: n("users") },
+    listsWritten: n("lists_written"),
+    rowsWritten: n("rows_written"),
+    /** duration of the sink's last successful write; `null` before the first */
+    lastWriteMs: n("lists_written") + n("snapshots") > 0 ? n("last_write_ms") : null,
+    snapshots: {
+      count: n("snapshots"),
+      /** gzipped bytes written, summed over all snapshots */
+      bytes: n("snapshot_bytes"),
+      lastAt: isoOrNull(lastSnapshotAt),
+      lastAgeSeconds: lastSnapshotAt === undefined ? null : (now - lastSnapshotAt) / 1000
+    },
+    failedWrites: n("failed_writes")
   }
 }
 
@@ -107,6 +146,8 @@ export const statusSnapshot = (stats: EngineStats, now: number, info?: ProcessIn
       ({ name: j.name, lastRunAt: isoOrNull(j.lastRunAt), nextRunAt: isoOrNull(j.nextRunAt), lastResult: j.lastResult ?? null })),
     /** the raw lake: what it has written and how old its oldest buffered event is */
     lake: lakeView(stats, now),
+    /** the recommender: users with lists, update rate and latency, model size, what it has written */
+    recommendations: recommendationsView(stats, now),
     process: memory === undefined ? null : { rssBytes: memory.rss, heapUsedBytes: memory.heapUsed, heapTotalBytes: memory.heapTotal },
     recentErrors: jobs.flatMap((j) => j.recentErrors).sort((a, b) => a.at - b.at).map((e) => ({ ...e, at: new Date(e.at).toISOString() })),
     recentLateEvents: jobs.flatMap((j) => j.recentLateEvents).sort((a, b) => a.at - b.at).map((e) => ({ ...e, at: new Date(e.at).toISOString(), reason: "event time behind the watermark" }))

@@ -4,6 +4,10 @@
  * redraws. Rates (events/s per partition and in total, the throughput sparkline) are computed
  * in the browser from successive snapshots, using the snapshots' own `now`.
  *
+ * The recommendations card shows the recommender's figures from the same snapshot; the box next
+ * to it asks `GET /api/users/:id/recommendations` for one user's list on demand and draws it
+ * with DOM text nodes (never markup from the answer).
+ *
  * A banner says "disconnected" when polling fails and "stale" when the snapshot's `now`
  * stops moving. The client script avoids template literals so it can live in this string.
  */
@@ -71,8 +75,25 @@ th.l, td.l { text-align: left; }
 .list .what { font-weight: 600; }
 .list .why { color: var(--muted); word-break: break-word; }
 .empty { color: var(--muted); font-style: italic; padding: 4px 0; }
+.card.wide { grid-column: span 2; }
+.lookup { display: flex; gap: 8px; margin: 2px 0 6px; }
+.lookup input { flex: 1; min-width: 0; font: inherit; padding: 5px 9px; border: 1px solid #d0d5dd; border-radius: 6px; background: #fff; color: var(--ink); }
+.lookup input:focus { outline: 3px solid var(--accent-soft); border-color: var(--accent); }
+.lookup button { font: inherit; font-weight: 600; padding: 5px 14px; border: 0; border-radius: 6px; background: var(--accent); color: #fff; cursor: pointer; }
+.lookup button:hover { background: #1d4ed8; }
+.scroll { overflow-x: auto; }
+table.compact { margin-top: 4px; }
+table.compact th, table.compact td { padding: 3px 8px; font-size: 12.5px; }
+table.compact th:first-child, table.compact td:first-child { padding-left: 0; }
+table.compact th:last-child, table.compact td:last-child { padding-right: 0; }
+table.compact .pid { color: var(--muted); font-size: 11.5px; margin-left: 6px; white-space: nowrap; }
 footer { color: var(--muted); font-size: 12px; text-align: center; padding: 6px 0 0; }
 @media (max-width: 980px) { .grid { grid-template-columns: repeat(2, minmax(0, 1fr)); } .cols { grid-template-columns: 1fr; } }
+@media (max-width: 600px) {
+  .grid { grid-template-columns: minmax(0, 1fr); } .card.wide { grid-column: auto; } .opt { display: none; }
+  header { flex-wrap: wrap; padding: 10px 12px; gap: 6px 12px; } header .spacer { display: none; } header .meta { order: 3; flex-basis: 100%; }
+  main { padding: 12px 12px 20px; }
+}
 `
 
 const body = `
@@ -149,6 +170,34 @@ const body = `
         <dt title="a buffered event is in a file within LAKE_FLUSH_MS (5 min)">Oldest buffered</dt><dd id="lake-age">–</dd>
       </dl>
     </section>
+    <section class="card" id="recs-card">
+      <h2>Recommendations</h2>
+      <dl class="kv">
+        <dt>Users with lists</dt><dd id="recs-users">–</dd>
+        <dt title="events applied to the models, last 10 s">Updates</dt><dd id="recs-rate">–</dd>
+        <dt title="time to apply one event to a model, over the newest 2048 updates">Update p50 / p99</dt><dd id="recs-latency">–</dd>
+        <dt>Model products</dt><dd id="recs-products">–</dd>
+        <dt title="item-to-item neighbour links">Model links</dt><dd id="recs-links">–</dd>
+        <dt title="to shop.user_recommendations: lists (rows)">Lists written</dt><dd id="recs-lists">–</dd>
+        <dt title="model snapshots: count and gzipped bytes">Snapshots</dt><dd id="recs-snapshots">–</dd>
+        <dt>Last snapshot</dt><dd id="recs-snapshot-age">–</dd>
+        <dt>Failed writes</dt><dd id="recs-failed">–</dd>
+      </dl>
+    </section>
+    <section class="card wide" id="recs-lookup">
+      <h2>A user's recommendations</h2>
+      <form class="lookup" id="recs-form" autocomplete="off">
+        <input id="recs-user" type="text" placeholder="user id" spellcheck="false" aria-label="user id">
+        <button type="submit">Show</button>
+      </form>
+      <div class="sub" id="recs-note">the list <code>GET /api/users/:id/recommendations</code> answers, top 10</div>
+      <div class="scroll">
+        <table class="compact" id="recs-list" hidden>
+          <thead><tr><th>#</th><th class="l">Product</th><th class="l opt">Category</th><th class="l opt">Brand</th><th>Price</th><th>Score</th></tr></thead>
+          <tbody id="recs-items"></tbody>
+        </table>
+      </div>
+    </section>
   </div>
   <section class="section">
     <h2>Business, last 24 rolled hours (from the hourly rollup)</h2>
@@ -165,10 +214,10 @@ const body = `
   </section>
   <section class="section">
     <h2>Source partitions</h2>
-    <table>
+    <div class="scroll"><table>
       <thead><tr><th class="l">Task (epoch)</th><th>Task watermark</th><th class="l">Topic / partition</th><th>Position</th><th>End</th><th>Lag</th><th>Events/s</th><th>Events</th><th>Latest event time</th><th>Last read</th><th>State</th></tr></thead>
       <tbody id="partitions"><tr><td class="l empty" colspan="11">no partitions assigned yet</td></tr></tbody>
-    </table>
+    </table></div>
   </section>
   <div class="cols">
     <section class="section">
@@ -226,6 +275,12 @@ const script = `
     if (a < 3600) return Math.floor(a / 60) + " min " + Math.round(a % 60) + " s";
     if (a < 86400) return Math.floor(a / 3600) + " h " + Math.round((a % 3600) / 60) + " min";
     return Math.floor(a / 86400) + " d " + Math.round((a % 86400) / 3600) + " h";
+  }
+  function fine(ms) {
+    if (ms === null || ms === undefined) return "–";
+    if (ms < 1) return Math.round(ms * 1000) + " µs";
+    if (ms < 10) return ms.toFixed(1) + " ms";
+    return millis(ms);
   }
   function millis(ms) { return ms === null || ms === undefined ? "–" : ms < 1000 ? Math.round(ms) + " ms" : (ms / 1000).toFixed(2) + " s"; }
   function ago(iso, nowMs) {
@@ -340,6 +395,24 @@ const script = `
       setText("lake-age", s.lake.oldestBufferedAgeSeconds === null ? "none waiting" : seconds(s.lake.oldestBufferedAgeSeconds));
     }
 
+    // the recommender
+    var rc = s.recommendations;
+    if (rc) {
+      setText("recs-users", count(rc.users));
+      setText("recs-rate", rate(rc.updatesPerSecond));
+      $("recs-rate").title = count(rc.updates) + " updates since start";
+      setText("recs-latency", rc.updateMs.p50 === null ? "–" : fine(rc.updateMs.p50) + " / " + fine(rc.updateMs.p99));
+      setText("recs-products", count(rc.model.products));
+      $("recs-products").title = count(rc.model.users) + " users, " + rc.tasks + (rc.tasks === 1 ? " task" : " tasks") + " held here";
+      setText("recs-links", count(rc.model.neighbourLinks));
+      setText("recs-lists", count(rc.listsWritten));
+      $("recs-lists").title = count(rc.rowsWritten) + " rows" + (rc.lastWriteMs === null ? "" : "; the last write took " + millis(rc.lastWriteMs));
+      setText("recs-snapshots", count(rc.snapshots.count) + " · " + bytes(rc.snapshots.bytes));
+      setText("recs-snapshot-age", rc.snapshots.lastAgeSeconds === null ? "none yet" : rc.snapshots.lastAgeSeconds < 1 ? "just now" : seconds(rc.snapshots.lastAgeSeconds) + " ago");
+      $("recs-snapshot-age").title = rc.snapshots.lastAt || "";
+      flag("recs-failed", rc.failedWrites);
+    } else setText("recs-users", "not running");
+
     // scheduled jobs
     $("jobs").innerHTML = s.scheduledJobs.length === 0 ? '<div class="empty">none yet</div>' :
       s.scheduledJobs.map(function (j) {
@@ -429,6 +502,68 @@ const script = `
       .then(function () { setTimeout(pollInsights, 10000); });
   }
   pollInsights();
+
+  // one user's list, on demand; every string from the answer goes in as a text node
+  var lookupSeq = 0;
+  function cell(tr, text, cls) {
+    var td = document.createElement("td");
+    if (cls) td.className = cls;
+    td.textContent = text;
+    tr.appendChild(td);
+    return td;
+  }
+  function score(x) { return typeof x !== "number" ? "–" : Math.abs(x) >= 1000 ? compact(x) : x.toFixed(Math.abs(x) >= 10 ? 1 : 3); }
+  function showRecommendations(id) {
+    var seq = ++lookupSeq, note = $("recs-note"), table = $("recs-list"), items = $("recs-items");
+    note.textContent = "loading…";
+    note.className = "sub";
+    fetch("/api/users/" + encodeURIComponent(id) + "/recommendations", { cache: "no-store" })
+      .then(function (res) {
+        return res.json().catch(function () { return null; }).then(function (b) {
+          if (!res.ok) throw new Error((b && typeof b.error === "string" && b.error) || "HTTP " + res.status);
+          return b;
+        });
+      })
+      .then(function (b) {
+        if (seq !== lookupSeq) return; // a newer lookup was started
+        var list = (b && b.items) || [], rows = [];
+        list.forEach(function (it, i) {
+          var tr = document.createElement("tr");
+          cell(tr, String(i + 1));
+          var product = cell(tr, it.name === null || it.name === undefined ? String(it.product_id) : String(it.name), "l");
+          if (it.name !== null && it.name !== undefined) {
+            var pid = document.createElement("span");
+            pid.className = "pid";
+            pid.textContent = String(it.product_id);
+            product.appendChild(pid);
+          }
+          cell(tr, it.category === null || it.category === undefined ? "–" : String(it.category), "l opt");
+          cell(tr, it.brand === null || it.brand === undefined ? "–" : String(it.brand), "l opt");
+          cell(tr, typeof it.price === "number" ? money(it.price) : "–");
+          cell(tr, score(it.score));
+          rows.push(tr);
+        });
+        items.replaceChildren.apply(items, rows);
+        table.hidden = rows.length === 0;
+        var nowMs = last ? Date.parse(last.now) : Date.now();
+        note.textContent = (b.personalized ? "personalized for " + b.user_id + (b.updated_at ? " · updated " + clock(b.updated_at, nowMs) + " (" + ago(b.updated_at, nowMs) + ")" : "")
+          : "no events from " + b.user_id + " here: the most popular products") + (rows.length === 0 ? " · no products to recommend" : "");
+        note.className = "sub";
+      })
+      .catch(function (e) {
+        if (seq !== lookupSeq) return;
+        items.replaceChildren();
+        table.hidden = true;
+        note.textContent = "cannot show the list: " + ((e && e.message) || "request failed");
+        note.className = "sub bad";
+      });
+  }
+  $("recs-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var id = $("recs-user").value.trim();
+    if (id === "") { $("recs-note").textContent = "type a user id first"; $("recs-note").className = "sub warn"; return; }
+    showRecommendations(id);
+  });
 
   function poll() {
     var ctl = typeof AbortController === "function" ? new AbortController() : null;

@@ -123,6 +123,83 @@ describe("Metrics", () => {
       assert.strictEqual(valueOf(e, "insights_sink_batch_duration_seconds_bucket", { le: "0.0025" }), 100)
     })))
 
+  it.effect("exports the recommender's figures: model size, update rate and latency, what the sink wrote", () =>
+    isolated(Effect.gen(function*() {
+      const stats = new EngineStats()
+      const figures: Record<string, number | undefined> = {
+        tasks: 2, users: 1_234, products: 456, neighbourLinks: 7_890, updates: 10_000, updates_per_s: 120.5,
+        update_p50_ms: 0.02, update_p99_ms: 0.5, lists_written: 900, rows_written: 8_700, snapshots: 3, snapshot_bytes: 65_536,
+        failed_writes: 1, last_write_ms: 12, last_snapshot_at: T0 - 30_000
+      }
+      stats.job("recommendations").report = () => figures
+      const scraper = Metrics.make(stats, probe)
+      const text = yield* scrape(scraper, T0)
+      const e = checkExposition(text)
+      assert.deepStrictEqual(e.problems, [])
+      const expected: Record<string, readonly [type: string, value: number]> = {
+        insights_recommendation_tasks: ["gauge", 2],
+        insights_recommendation_users: ["gauge", 1_234],
+        insights_recommendation_updates_total: ["counter", 10_000],
+        insights_recommendation_model_products: ["gauge", 456],
+        insights_recommendation_model_neighbour_links: ["gauge", 7_890],
+        insights_recommendation_lists_written_total: ["counter", 900],
+        insights_recommendation_rows_written_total: ["counter", 8_700],
+        insights_recommendation_snapshots_total: ["counter", 3],
+        insights_recommendation_snapshot_bytes_total: ["counter", 65_536],
+        insights_recommendation_failed_writes_total: ["counter", 1],
+        insights_recommendation_last_write_duration_seconds: ["gauge", 0.012],
+        insights_recommendation_last_snapshot_timestamp_seconds: ["gauge", (T0 - 30_000) / 1000]
+      }
+      for (const [name, [type, value]] of Object.entries(expected)) {
+        assert.strictEqual(e.types.get(name), type, `${name} is a ${type}`)
+        assert.match(text, new RegExp(`^# HELP ${name} \\S`, "m"), `${name} has help text`)
+        assert.closeTo(valueOf(e, name)!, value, 1e-9, name)
+      }
+      assert.strictEqual(e.types.get("insights_recommendation_update_seconds"), "gauge")
+      assert.match(text, /^# HELP insights_recommendation_update_seconds \S/m)
+      assert.closeTo(valueOf(e, "insights_recommendation_update_seconds", { quantile: "0.5" })!, 0.00002, 1e-12)
+      assert.closeTo(valueOf(e, "insights_recommendation_update_seconds", { quantile: "0.99" })!, 0.0005, 1e-12)
+      const families = parseFamilies(text)
+      assert.strictEqual(families.find((f) => f.name === "insights_recommendation_update_seconds")?.metrics.length, 2)
+      const lint = promtool(text)
+      if (lint !== undefined) assert.deepStrictEqual(lint, [])
+
+      // a task handed to another member takes its updates along: the counter does not go back, and counts growth from there
+      figures["updates"] = 4_000
+      figures["lists_written"] = 950
+      const dropped = checkExposition(yield* scrape(scraper, T0 + 1_000))
+      assert.deepStrictEqual(dropped.problems, [])
+      assert.strictEqual(valueOf(dropped, "insights_recommendation_updates_total"), 10_000)
+      assert.strictEqual(valueOf(dropped, "insights_recommendation_lists_written_total"), 950)
+      figures["updates"] = 4_500
+      const grown = checkExposition(yield* scrape(scraper, T0 + 2_000))
+      assert.strictEqual(valueOf(grown, "insights_recommendation_updates_total"), 10_500)
+    })))
+
+  it.effect("no recommender, no recommendation families", () =>
+    isolated(Effect.gen(function*() {
+      const e = checkExposition(yield* scrape(Metrics.make(new EngineStats(), probe), T0))
+      assert.deepStrictEqual(e.problems, [])
+      assert.isFalse([...e.types.keys()].some((name) => name.startsWith("insights_recommendation_")))
+    })))
+
+  it.effect("a recommender before its first update and snapshot: zeros, but no made-up latency or snapshot time", () =>
+    isolated(Effect.gen(function*() {
+      const stats = new EngineStats()
+      stats.job("recommendations").report = () => ({
+        tasks: 1, users: 0, products: 0, neighbourLinks: 0, updates: 0, updates_per_s: 0, update_p50_ms: undefined, update_p99_ms: undefined,
+        lists_written: 0, rows_written: 0, snapshots: 0, snapshot_bytes: 0, failed_writes: 0, last_write_ms: 0, last_snapshot_at: undefined
+      })
+      const e = checkExposition(yield* scrape(Metrics.make(stats, probe), T0))
+      assert.deepStrictEqual(e.problems, [])
+      assert.strictEqual(valueOf(e, "insights_recommendation_users"), 0)
+      assert.strictEqual(valueOf(e, "insights_recommendation_updates_total"), 0)
+      assert.isUndefined(valueOf(e, "insights_recommendation_update_seconds"))
+      assert.isUndefined(valueOf(e, "insights_recommendation_last_snapshot_timestamp_seconds"))
+      assert.isUndefined(valueOf(e, "insights_recommendation_last_write_duration_seconds"))
+      parseFamilies(e.text)
+    })))
+
   it.effect("escapes label values that are not plain words", () =>
     isolated(Effect.gen(function*() {
       const stats = new EngineStats()

@@ -74,7 +74,10 @@ describe.skipIf(!available)("daemon HTTP surface", () => {
       const name of [
         "insights_events_in_total", "insights_ingest_errors_total", "insights_late_events_total", "insights_watermark_delay_seconds",
         "insights_partition_lag_messages", "insights_state_users", "insights_state_clicks_held", "insights_state_pending_checkouts",
-        "insights_sink_rows_total", "insights_sink_batch_duration_seconds", "process_resident_memory_bytes", "nodejs_heap_size_used_bytes"
+        "insights_sink_rows_total", "insights_sink_batch_duration_seconds", "process_resident_memory_bytes", "nodejs_heap_size_used_bytes",
+        "insights_recommendation_users", "insights_recommendation_updates_total", "insights_recommendation_update_seconds",
+        "insights_recommendation_model_products", "insights_recommendation_model_neighbour_links", "insights_recommendation_lists_written_total",
+        "insights_recommendation_snapshots_total", "insights_recommendation_snapshot_bytes_total", "insights_recommendation_failed_writes_total"
       ]
     ) assert.isTrue(names.has(name), `${name} is exported`)
     assert.strictEqual(b.types.get("insights_sink_batch_duration_seconds"), "histogram")
@@ -89,6 +92,15 @@ describe.skipIf(!available)("daemon HTTP surface", () => {
     grew("insights_sink_batches_total")
     grew("insights_sink_batch_duration_seconds_count")
     grew("process_cpu_seconds_total")
+    grew("insights_recommendation_updates_total")
+    assert.isAbove(valueOf(b, "insights_recommendation_users")!, 0)
+    assert.isAbove(valueOf(b, "insights_recommendation_model_products")!, 0)
+    const p50 = valueOf(b, "insights_recommendation_update_seconds", { quantile: "0.5" })!
+    const p99 = valueOf(b, "insights_recommendation_update_seconds", { quantile: "0.99" })!
+    assert.isAbove(p50, 0)
+    assert.isAtLeast(p99, p50)
+    assert.isBelow(p99, 1, "one model update takes well under a second")
+    assert.strictEqual(valueOf(b, "insights_recommendation_failed_writes_total"), 0)
     // 200 msg/s for 2.5 s: roughly 500 more messages
     const added = (valueOf(b, "insights_events_in_total", { topic: "clicks" })! + (valueOf(b, "insights_events_in_total", { topic: "checkouts" }) ?? 0)) -
       (valueOf(a, "insights_events_in_total", { topic: "clicks" })! + (valueOf(a, "insights_events_in_total", { topic: "checkouts" }) ?? 0))
@@ -118,6 +130,22 @@ describe.skipIf(!available)("daemon HTTP surface", () => {
     assert.isString(rollup?.["lastRunAt"])
     assert.isString(rollup?.["lastResult"])
     assert.isNumber(s["process"]["rssBytes"])
+    // the recommender: users with lists, update rate and latency, model size, what its sink wrote
+    const recs = s["recommendations"]
+    assert.deepStrictEqual(Object.keys(recs).sort(), [
+      "failedWrites", "lastWriteMs", "listsWritten", "model", "rowsWritten", "snapshots", "tasks", "updateMs", "updates", "updatesPerSecond", "users"
+    ])
+    assert.isAbove(recs["users"], 0)
+    assert.isAbove(recs["updates"], 0)
+    assert.isAbove(recs["updatesPerSecond"], 0)
+    assert.isAbove(recs["updateMs"]["p50"], 0)
+    assert.isAtLeast(recs["updateMs"]["p99"], recs["updateMs"]["p50"])
+    assert.isAbove(recs["model"]["products"], 0)
+    assert.strictEqual(recs["model"]["users"], recs["users"])
+    assert.isAbove(recs["listsWritten"], 0, "lists reach the table within RECS_WRITE_MS")
+    assert.isAtLeast(recs["rowsWritten"], recs["listsWritten"])
+    assert.deepStrictEqual(Object.keys(recs["snapshots"]).sort(), ["bytes", "count", "lastAgeSeconds", "lastAt"])
+    assert.strictEqual(recs["failedWrites"], 0)
     const page = await daemon.get("/")
     assert.strictEqual(page.status, 200)
     assert.match(page.headers.get("content-type") ?? "", /^text\/html/)

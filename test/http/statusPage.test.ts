@@ -2,8 +2,9 @@
  * The status page in a real browser: Debian's chromium driven by playwright-core against the
  * daemon (`node dist/main.js`) on a fresh database. The watermark and the event counter on
  * the page must move, no banner may show while the engine runs, a frozen snapshot must turn
- * the page "stale" and a stopped daemon "disconnected". Leaves a screenshot in
- * `test-artifacts/status-page.png`.
+ * the page "stale" and a stopped daemon "disconnected". The recommendations card must show the
+ * recommender's figures and the lookup box a user's list, drawn as text at 1280 and 420 pixels
+ * wide. Leaves screenshots in `test-artifacts/` (and `/tmp/status-recs*.png`).
  *
  * Without chromium the file is skipped on a laptop and fails under `CI=true`.
  */
@@ -39,7 +40,8 @@ describe.skipIf(!runs)("status page in chromium", () => {
   beforeAll(async () => {
     if (!chromiumPresent) throw new Error(`chromium is required under CI=true but ${CHROMIUM} does not exist (apt-get install chromium)`)
     db = await createDatabase("insights_page")
-    daemon = await startDaemon({ DATABASE_URL: db.url, GENERATOR_RATE: "200", WATERMARK_DELAY_MS: "1000", IDLE_TIMEOUT_MS: "2000" })
+    // a snapshot of the recommender every 2 s, so the card has one to show within the test
+    daemon = await startDaemon({ DATABASE_URL: db.url, GENERATOR_RATE: "200", WATERMARK_DELAY_MS: "1000", IDLE_TIMEOUT_MS: "2000", RECS_SNAPSHOT_MS: "2000" })
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS })
     page = await browser.newPage({ viewport: { width: 1440, height: 900 } })
     page.on("pageerror", (e) => pageErrors.push(`pageerror: ${e.message}`))
@@ -98,6 +100,125 @@ describe.skipIf(!runs)("status page in chromium", () => {
 
     fs.mkdirSync(artifacts, { recursive: true })
     await page.screenshot({ path: path.join(artifacts, "status-page.png"), fullPage: true })
+    assert.deepStrictEqual(pageErrors, [])
+  })
+
+  it("shows the recommender's figures, and a user's list in the lookup box as text, at 1280 and 420 pixels wide", async () => {
+    await page.setViewportSize({ width: 1280, height: 900 })
+    // figures, not placeholders, once the recommender has updated, written and snapshotted
+    await waitFor("the recommender's figures", async () =>
+      digits(await text(page, "#recs-users")) > 0 && digits(await text(page, "#recs-lists")) > 0 && /ago|just now/.test(await text(page, "#recs-snapshot-age"))
+        ? true
+        : undefined, 30_000)
+      .catch(async (e) => {
+        const status = await daemon.get("/api/status").then((r) => r.text(), (err) => String(err))
+        throw new Error(`${(e as Error).message}\ncard: ${await text(page, "#recs-card")}\n/api/status: ${status}`)
+      })
+    assert.match(await text(page, "#recs-users"), /^[\d,]+$/)
+    assert.match(await text(page, "#recs-rate"), /^[\d.]+ ?k?\/s$/)
+    assert.isAbove(digits(await text(page, "#recs-rate")), 0)
+    assert.match(await text(page, "#recs-latency"), /^\d+(\.\d+)? (µs|ms) \/ \d+(\.\d+)? (µs|ms)$/)
+    assert.match(await text(page, "#recs-products"), /^[1-9][\d,]*$/)
+    assert.match(await text(page, "#recs-links"), /^[\d,]+$/)
+    assert.match(await text(page, "#recs-lists"), /^[1-9][\d,]*$/)
+    assert.match(await text(page, "#recs-snapshots"), /^[1-9][\d,]* · [\d.]+ (B|kB|MB)$/)
+    assert.match(await text(page, "#recs-snapshot-age"), /^(just now|[\d.]+ s ago)$/)
+    assert.strictEqual(await text(page, "#recs-failed"), "0")
+
+    // a user with a written list (the user with the most rows, then the smallest id)
+    const user = await waitFor("a list in shop.user_recommendations", async () =>
+      (await query<{ user_id: string }>(db.url, "SELECT user_id FROM shop.user_recommendations GROUP BY user_id ORDER BY count(*) DESC, user_id LIMIT 1"))[0]?.user_id)
+    await page.fill("#recs-user", user)
+    const answered = page.waitForResponse((r) => r.url().endsWith(`/api/users/${encodeURIComponent(user)}/recommendations`))
+    await page.press("#recs-user", "Enter")
+    const body = await (await answered).json() as { personalized: boolean; items: Array<{ product_id: string; name: string | null }> }
+    await page.locator("#recs-items tr").first().waitFor({ timeout: 5_000 })
+    assert.isTrue(body.personalized)
+    assert.isAbove(body.items.length, 0)
+    const rows = await Promise.all((await page.locator("#recs-items tr").all()).map((tr) => tr.locator("td").allInnerTexts()))
+    assert.strictEqual(rows.length, body.items.length)
+    rows.forEach((cells, i) => {
+      assert.strictEqual(cells[0], String(i + 1))
+      assert.include(cells[1], body.items[i]!.product_id, "the product cell names the product")
+      assert.match(cells[5]!, /^\d/, "a score")
+    })
+    assert.match(await text(page, "#recs-note"), new RegExp(`^personalized for ${user} · updated \\d\\d:\\d\\d:\\d\\d`))
+
+    // layout: nothing spills out of the two cards, at 1280 and at 420 wide
+    // (a string, run in the page: this project's TypeScript has no DOM types)
+    const fits = () => page.evaluate(`["recs-card", "recs-lookup"].map((id) => {
+        const el = document.getElementById(id), scroll = el.querySelector(".scroll")
+        return { id, card: el.scrollWidth - el.clientWidth, table: scroll === null ? 0 : scroll.scrollWidth - scroll.clientWidth, width: el.clientWidth }
+      })`) as Promise<Array<{ id: string; card: number; table: number; width: number }>>
+    const truncated = () =>
+      page.evaluate(`[...document.querySelectorAll("#recs-card dt, #recs-card dd")].filter((el) => el.scrollWidth > el.clientWidth).map((el) => el.textContent)`) as Promise<Array<string>>
+    for (const f of await fits()) assert.deepInclude(f, { card: 0, table: 0 }, JSON.stringify(f))
+    assert.deepStrictEqual(await truncated(), [], "every label of the card is shown whole")
+    await page.locator("#recs-card").scrollIntoViewIfNeeded()
+    await page.screenshot({ path: "/tmp/status-recs.png", fullPage: true })
+    await page.locator(".grid").screenshot({ path: "/tmp/status-recs-grid.png" })
+    await page.setViewportSize({ width: 420, height: 900 })
+    await sleep(300)
+    await page.screenshot({ path: "/tmp/status-recs-narrow.png", fullPage: true })
+    for (const f of await fits()) assert.deepInclude(f, { card: 0, table: 0 }, JSON.stringify(f))
+    assert.deepStrictEqual(await truncated(), [])
+    assert.strictEqual(await page.evaluate("document.documentElement.scrollWidth"), 420, "the page does not scroll sideways (wide tables scroll in their box)")
+    await page.locator("#recs-card").screenshot({ path: "/tmp/status-recs-narrow-card.png" })
+    await page.locator("#recs-lookup").screenshot({ path: "/tmp/status-recs-narrow-lookup.png" })
+    assert.isFalse(await page.locator("#recs-list th.opt").first().isVisible(), "category and brand give way on a narrow page")
+    fs.mkdirSync(artifacts, { recursive: true })
+    fs.copyFileSync("/tmp/status-recs.png", path.join(artifacts, "status-recs.png"))
+    fs.copyFileSync("/tmp/status-recs-narrow.png", path.join(artifacts, "status-recs-narrow.png"))
+    await page.setViewportSize({ width: 1440, height: 900 })
+
+    // a user with no events: the popularity list, said so
+    await page.fill("#recs-user", "no-such-user")
+    await page.press("#recs-user", "Enter")
+    await page.locator("#recs-note", { hasText: /^no events from no-such-user here/ }).waitFor({ timeout: 5_000 })
+
+    // an id the API refuses: its reason, in red, and no stale table
+    assert.deepStrictEqual(pageErrors, [])
+    await page.fill("#recs-user", "a".repeat(257))
+    await page.click("#recs-form button")
+    await page.locator("#recs-note.bad", { hasText: /at most 256/ }).waitFor({ timeout: 5_000 })
+    assert.isTrue(await page.locator("#recs-list").isHidden())
+    // chromium logs every 4xx answer to the console: that one is expected, and the only one
+    assert.deepStrictEqual(pageErrors.splice(0), ["console: Failed to load resource: the server responded with a status of 400 (Bad Request)"])
+  })
+
+  it("draws a user's list as text: markup in the answer stays text, the id is one path segment", async () => {
+    const hostile = "<img src=x onerror=\"document.body.dataset.pwned=1\">"
+    let asked = ""
+    await page.route("**/api/users/*/recommendations", (route) => {
+      asked = new URL(route.request().url()).pathname
+      route.fulfill({
+        status: 200,
+        contentType: "application/json",
+        body: JSON.stringify({
+          user_id: "u/<b>1</b>?x", personalized: true, updated_at: new Date().toISOString(),
+          items: [
+            { product_id: "p-1", name: `Chair ${hostile}`, category: "<i>home</i>", brand: "<b>Acme</b>", price: 12.5, score: 0.87654 },
+            { product_id: "p-<b>2</b>", name: null, category: null, brand: null, price: null, score: 0.5 }
+          ]
+        })
+      })
+    })
+    await page.setViewportSize({ width: 1440, height: 900 })
+    await page.fill("#recs-user", "u/<b>1</b>?x")
+    await page.press("#recs-user", "Enter")
+    await page.locator("#recs-items tr").nth(1).waitFor({ timeout: 5_000 })
+    assert.strictEqual(asked, "/api/users/u%2F%3Cb%3E1%3C%2Fb%3E%3Fx/recommendations")
+    const list = await page.locator("#recs-items").innerText()
+    assert.include(list, `Chair ${hostile}`)
+    assert.include(list, "<i>home</i>")
+    assert.include(list, "<b>Acme</b>")
+    assert.include(list, "12.50")
+    assert.include(list, "0.877")
+    assert.include(list, "p-<b>2</b>")
+    assert.include(await text(page, "#recs-note"), "personalized for u/<b>1</b>?x")
+    assert.strictEqual(await page.locator("#recs-lookup img, #recs-lookup b, #recs-lookup i").count(), 0)
+    assert.isNull(await page.getAttribute("body", "data-pwned"))
+    await page.unroute("**/api/users/*/recommendations")
     assert.deepStrictEqual(pageErrors, [])
   })
 
