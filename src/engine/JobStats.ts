@@ -37,8 +37,8 @@ export class JobStats {
   readonly recentErrors: Array<RecentError> = []
   readonly recentLateEvents: Array<RecentLate> = []
 
-  /** figures of the job's own (files written, buffer age, ...), read on demand */
-  report: () => Readonly<Record<string, number | undefined>> = () => ({})
+  /** figures of the job's own (files written, buffer age, ...), read on demand at processing time `now` */
+  report: (now: number) => Readonly<Record<string, number | undefined>> = () => ({})
 
   constructor(readonly name: string) {}
 

@@ -171,7 +171,7 @@ export const make = (stats: EngineStats, probe: ProcessProbe) => {
     sinkLatency.valueUnsafe(context) // registers the family before its first observation
     if (sink.lastCommitAt !== undefined) sinkLastCommit.updateUnsafe(sink.lastCommitAt / 1000, context)
 
-    const lake = stats.jobs.get("lake")?.report()
+    const lake = stats.jobs.get("lake")?.report(now)
     if (lake !== undefined) {
       lakeFiles.updateUnsafe(lake["files"] ?? 0, context)
       lakeBytes.updateUnsafe(lake["bytes"] ?? 0, context)
@@ -179,7 +179,7 @@ export const make = (stats: EngineStats, probe: ProcessProbe) => {
       const oldest = lake["oldestBufferedAt"]
       lakeOldest.updateUnsafe(oldest === undefined ? 0 : (now - oldest) / 1000, context)
     }
-    const recs = stats.jobs.get("recommendations")?.report()
+    const recs = stats.jobs.get("recommendations")?.report(now)
     if (recs !== undefined) {
       const n = (key: string): number => recs[key] ?? 0
       recsTasks.updateUnsafe(n("tasks"), context)

@@ -37,7 +37,7 @@ export interface ProcessInfo {
 const lakeView = (stats: EngineStats, now: number) => {
   const lake = stats.jobs.get("lake")
   if (lake === undefined) return null
-  const r = lake.report()
+  const r = lake.report(now)
   const oldest = r["oldestBufferedAt"]
   return {
     files: r["files"] ?? 0,
@@ -58,7 +58,7 @@ const lakeView = (stats: EngineStats, now: number) => {
 const recommendationsView = (stats: EngineStats, now: number) => {
   const job = stats.jobs.get("recommendations")
   if (job === undefined) return null
-  const r = job.report()
+  const r = job.report(now)
   const n = (key: string): number => r[key] ?? 0
   const lastSnapshotAt = r["last_snapshot_at"]
   return {

@@ -84,10 +84,10 @@ export const topology = (
       sourceName, job: Recommender.JOB, writeEveryMs: settings.recsWriteMs, maxPendingUsers: 50_000, keepState: !bounded
     }, recs)
     const meter = new Recommender.UpdateMeter()
-    recsFigures.report = () => {
+    recsFigures.report = (now) => {
       const f = recsSink.figures
       return {
-        ...recs.figures(), updates_per_s: meter.perSecond(Date.now()), update_p50_ms: meter.percentile(0.5), update_p99_ms: meter.percentile(0.99),
+        ...recs.figures(), updates_per_s: meter.perSecond(now), update_p50_ms: meter.percentile(0.5), update_p99_ms: meter.percentile(0.99),
         lists_written: f.listsWritten, rows_written: f.rowsWritten, snapshots: f.snapshots, snapshot_bytes: f.snapshotBytes,
         failed_writes: f.failedWrites, last_write_ms: f.lastWriteMs, last_snapshot_at: f.lastSnapshotAt
       }
