@@ -7,6 +7,9 @@
  *   anchor.decode          our Schema decode of every message
  *   engine.discard        replay → decode → align → watermark → join (one task), output discarded
  *   engine.discard.withLake  the same with the raw-lake tap writing Parquet (ratios.lakeTapCost)
+ *   engine.discard.withRecs  the same with the recommender job (ratios.recsCost)
+ *   recommender            the model alone with 100 k users and 10 k products: heap per user
+ *                          (after a forced GC: run with --expose-gc, as `npm run bench` does)
  *   pipeline.postgres      replay → ... → PostgreSQL upserts + positions (when a server answers)
  *
  * Settings: BENCH_EVENTS (default 400000), DATABASE_URL or TEST_DATABASE_ADMIN_URL for the
@@ -27,6 +30,8 @@ import { makeSimulator } from "../generator/Shoppers.ts"
 import { defaultData } from "../generator/writeData.ts"
 import * as Attribution from "../jobs/Attribution.ts"
 import * as RawLake from "../jobs/RawLake.ts"
+import * as Recommender from "../jobs/Recommender.ts"
+import { measureModel } from "../recs/measureModel.ts"
 import * as LakeSink from "../sinks/LakeSink.ts"
 import * as ParquetWriter from "../sinks/ParquetWriter.ts"
 import * as AttributionPipeline from "../jobs/AttributionPipeline.ts"
@@ -89,8 +94,12 @@ const anchors = (lines: { clicks: Array<string>; checkouts: Array<string> }) => 
   return { jsonParse: rate(events, parseMs), decode: rate(events, decodeMs) }
 }
 
-/** The engine with attribution's output discarded; `lake`: with the raw-lake tap writing real Parquet files. */
-const discard = (lake: boolean) =>
+/**
+ * The engine with attribution's output discarded; `lake`: with the raw-lake tap writing real
+ * Parquet files; `recs`: with the recommender job (its model, lists per flush, snapshots off)
+ * writing to a discarding sink.
+ */
+const discard = (lake: boolean, recs = false) =>
   Effect.gen(function*() {
     const source = yield* ReplaySource.make(files())
     const attribution = Attribution.node({ windowMs: settings.windowMs, dedupRetentionMs: settings.dedupRetentionMs }, { write: () => Effect.succeed({ fenced: [] }) })
@@ -98,9 +107,14 @@ const discard = (lake: boolean) =>
       ? RawLake.node((yield* LakeSink.make({ lakeDir: settings.lakeDir, sourceName: "bench", job: RawLake.JOB, flushAfterMs: settings.lakeFlushMs, maxBufferRows: settings.lakeBufferRows },
           yield* ParquetWriter.make, LakeSink.memoryStore())).sink)
       : undefined
+    const products = new Map(makeProducts(defaultData.productSeed, defaultData.productCount).map((p) => [p.product_id, { category: p.category, brand: p.brand }]))
+    const recommender = recs
+      ? Recommender.node(new Recommender.Recommenders((id) => products.get(id)), { snapshotEveryMs: Infinity }, { write: () => Effect.succeed({ fenced: [] }) })
+      : undefined
+    const jobs = [attribution, ...(tap === undefined ? [] : [tap]), ...(recommender === undefined ? [] : [recommender])]
     const stats = yield* Runner.run({
       source,
-      topology: { decode: Attribution.decode(topics), ownership: memoryOwnership(), jobs: tap === undefined ? [attribution] : [attribution, tap] }
+      topology: { decode: Attribution.decode(topics), ownership: memoryOwnership(), jobs }
     })
     return stats.eventsTotal
   }).pipe(Effect.scoped)
@@ -142,28 +156,37 @@ const main = async () => {
   const lines = generate()
   const anchor = anchors(lines)
   const engine: Record<string, { eventsPerSecond: number; peakRssMiB: number }> = {}
-  for (const [name, lake] of [["discard", false], ["discard.withLake", true], ["discard.again", false], ["discard.withLake.again", true]] as const) {
+  const runs = [
+    ["discard", false, false], ["discard.withLake", true, false], ["discard.withRecs", false, true],
+    ["discard.again", false, false], ["discard.withLake.again", true, false], ["discard.withRecs.again", false, true]
+  ] as const
+  for (const [name, lake, recs] of runs) {
     const rss0 = process.memoryUsage().rss
     let peak = rss0
     const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss) }, 20)
-    const ms = await timed(() => Effect.runPromise(discard(lake)))
+    const ms = await timed(() => Effect.runPromise(discard(lake, recs)))
     clearInterval(sampler)
     engine[name] = { eventsPerSecond: rate(events, ms), peakRssMiB: Math.round(peak / 2 ** 20) }
   }
   // each measured twice, interleaved, so that a noisy neighbour hits both; the better of two counts
   const best = (a: string, b: string) => Math.max(engine[a]!.eventsPerSecond, engine[b]!.eventsPerSecond)
   const pg = await postgres()
+  // the recommender's model at the size the issue names: 100 k users, 10 k products
+  const recommender = measureModel({ users: Number(process.env["BENCH_RECS_USERS"] ?? 100_000), products: 10_000 })
   const result = {
     events,
     node: process.version,
     anchor,
     engine,
     pipelinePostgres: pg,
+    recommender,
     ratios: {
       engineVsJsonParse: +(engine["discard"]!.eventsPerSecond / anchor.jsonParse).toFixed(3),
       engineVsDecode: +(engine["discard"]!.eventsPerSecond / anchor.decode).toFixed(3),
       /** the raw-lake tap's cost: 1 − with/without (target ≤ 0.15) */
       lakeTapCost: +(1 - best("discard.withLake", "discard.withLake.again") / best("discard", "discard.again")).toFixed(3),
+      /** the recommender job's cost: 1 − with/without */
+      recsCost: +(1 - best("discard.withRecs", "discard.withRecs.again") / best("discard", "discard.again")).toFixed(3),
       ...("eventsPerSecond" in pg ? { postgresVsEngine: +(pg["eventsPerSecond"]! / engine["discard"]!.eventsPerSecond).toFixed(3) } : {})
     }
   }

@@ -14,6 +14,12 @@ const FIRST = 1 << 14
 const CHUNK = 1 << 20
 const EMPTY = Buffer.alloc(0)
 
+// Full chunks are reused after their flush: allocating tens of MB of external memory per
+// flush made V8 collect more often (external memory counts towards its heap limits).
+const pool: Array<Buffer> = []
+const POOLED = 96
+const allocate = (size: number): Buffer => size === CHUNK ? pool.pop() ?? Buffer.allocUnsafeSlow(CHUNK) : Buffer.allocUnsafeSlow(size)
+
 /** A safe integer's decimal digits at `at`; returns the position after them. */
 const writeInteger = (t: Buffer, at: number, n: number): number => {
   if (n < 0 || !Number.isSafeInteger(n)) return at + t.write(String(n), at, "latin1")
@@ -29,6 +35,8 @@ const writeInteger = (t: Buffer, at: number, n: number): number => {
 
 export class JsonLines {
   private readonly sealed: Array<Buffer> = []
+  /** the full chunks this buffer took from the pool (or allocated), given back by `release` */
+  private readonly owned: Array<Buffer> = []
   private tail: Buffer = EMPTY
   private used = 0
   rows = 0
@@ -59,7 +67,8 @@ export class JsonLines {
 
   private seal(atLeast: number): void {
     if (this.used > 0) this.sealed.push(this.tail.subarray(0, this.used))
-    this.tail = Buffer.allocUnsafeSlow(Math.max(Math.min(CHUNK, Math.max(FIRST, this.tail.length * 2)), atLeast))
+    this.tail = allocate(Math.max(Math.min(CHUNK, Math.max(FIRST, this.tail.length * 2)), atLeast))
+    if (this.tail.length === CHUNK) this.owned.push(this.tail)
     this.used = 0
   }
 
@@ -74,11 +83,21 @@ export class JsonLines {
     return n
   }
 
-  /** `a` and `b` (of disjoint offset ranges, in any order) as one, in offset order. */
+  /** The rows are in a file: the chunks go back to the pool (the buffer must not be used again). */
+  release(): void {
+    for (const c of this.owned) if (pool.length < POOLED) pool.push(c)
+    this.owned.length = 0
+    this.sealed.length = 0
+    this.tail = EMPTY
+    this.used = 0
+  }
+
+  /** `a` and `b` (of disjoint offset ranges, in any order) as one, in offset order; it owns their chunks. */
   static merge(a: JsonLines, b: JsonLines): JsonLines {
     const [first, second] = a.firstOffset <= b.firstOffset ? [a, b] : [b, a]
     const out = new JsonLines()
     out.sealed.push(...first.chunks(), ...second.chunks())
+    out.owned.push(...first.owned, ...second.owned)
     out.rows = first.rows + second.rows
     out.multiline = first.multiline || second.multiline
     out.firstOffset = first.firstOffset

@@ -222,6 +222,7 @@ export const make = <E>(options: LakeSinkOptions, writer: ParquetWriter, store: 
             })
           )
           for (const s of staged) {
+            for (const lines of s.buffer.hours.values()) lines.release()
             if (fenced.has(s.buffer.position.task)) {
               for (const f of s.files) fs.rmSync(f.temp, { force: true })
               continue

@@ -79,7 +79,9 @@ export const make: Effect.Effect<ParquetWriter, LakeError, Scope.Scope> = Effect
   const connection: DuckDBConnection = yield* Effect.acquireRelease(
     Effect.tryPromise({
       try: async () => {
-        const instance = await DuckDBInstance.create(":memory:", { threads: "2" })
+        // one thread: the engine's own thread keeps a core to itself (measured on 2 cores: two
+        // DuckDB threads took it from the engine while they wrote, for no faster flush overall)
+        const instance = await DuckDBInstance.create(":memory:", { threads: "1" })
         const c = await instance.connect()
         await c.run(`SET TimeZone = 'UTC'`)
         return c
