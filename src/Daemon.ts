@@ -22,6 +22,7 @@ import * as Dimensions from "./jobs/Dimensions.ts"
 import * as ExportSchedule from "./jobs/ExportSchedule.ts"
 import * as LoadDimensions from "./jobs/LoadDimensions.ts"
 import * as Recommender from "./jobs/Recommender.ts"
+import * as Retention from "./jobs/Retention.ts"
 import * as EngineStatusSink from "./sinks/EngineStatusSink.ts"
 import { setGrafanaPassword } from "./sinks/GrafanaRole.ts"
 import * as PositionStore from "./sinks/PositionStore.ts"
@@ -102,6 +103,9 @@ export const daemon = Effect.gen(function*() {
       const partitions = 2 * (source.partitionsPerTopic ?? config.kafkaPartitions)
       yield* HourlyRollup.schedule(source.name, Attribution.JOB, partitions, config.rollupEveryMs, stats.scheduledJob(HourlyRollup.JOB_NAME))
     }
+    yield* Retention.schedule({
+      engineStatusMs: config.engineStatusRetentionMs, ingestErrorsMs: config.ingestErrorsRetentionMs, lateEventsMs: config.lateEventsRetentionMs
+    }, config.retentionEveryMs, stats.scheduledJob(Retention.JOB_NAME))
     // the midnight export (SPEC §6): a catch-up now, then at 00:01 in EXPORT_TZ; one process of many runs it
     yield* ExportSchedule.runOnDatabase({ lakeDir: config.lakeDir, timeZone: config.exportTz }, stats.scheduledJob(ExportSchedule.JOB_NAME))
       .pipe(Effect.forkScoped)

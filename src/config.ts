@@ -148,6 +148,12 @@ export const EngineConfig = Config.all({
   recsSnapshotMs: ms("RECS_SNAPSHOT_MS", 60_000, 1),
   /** a user's new list is in shop.user_recommendations at most this long after its batch */
   recsWriteMs: ms("RECS_WRITE_MS", 500, 1),
+  /** retention (by when a row was recorded; 0 keeps it forever) of engine samples, rejected messages and late events */
+  engineStatusRetentionMs: ms("ENGINE_STATUS_RETENTION_MS", 7 * 86_400_000, 0),
+  ingestErrorsRetentionMs: ms("INGEST_ERRORS_RETENTION_MS", 30 * 86_400_000, 0),
+  lateEventsRetentionMs: ms("LATE_EVENTS_RETENTION_MS", 30 * 86_400_000, 0),
+  /** how often rows past retention are deleted */
+  retentionEveryMs: ms("RETENTION_EVERY_MS", 3_600_000, 1),
   /** the zone of the midnight export's days and of its 00:01 schedule (SPEC §6) */
   exportTz: timeZone("EXPORT_TZ", "UTC"),
   grafanaPassword: Config.String("GRAFANA_DB_PASSWORD").pipe(Config.withDefault("grafana"))

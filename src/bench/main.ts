@@ -11,6 +11,8 @@
  *   recommender            the model alone with 100 k users and 10 k products: heap per user
  *                          (after a forced GC: run with --expose-gc, as `npm run bench` does)
  *   pipeline.postgres      replay → ... → PostgreSQL upserts + positions (when a server answers)
+ *   pipeline.recsApi       GET /api/users/:id/recommendations, one after another, while
+ *                          `node dist/main.js` runs the generator at BENCH_API_RATE (5000/s)
  *
  * Settings: BENCH_EVENTS (default 400000), DATABASE_URL or TEST_DATABASE_ADMIN_URL for the
  * PostgreSQL run (a scratch database is created and dropped).
@@ -32,6 +34,7 @@ import * as Attribution from "../jobs/Attribution.ts"
 import * as RawLake from "../jobs/RawLake.ts"
 import * as Recommender from "../jobs/Recommender.ts"
 import { measureModel } from "../recs/measureModel.ts"
+import { measureRecsApi, type RecsApiMeasurement } from "./RecsApi.ts"
 import * as LakeSink from "../sinks/LakeSink.ts"
 import * as ParquetWriter from "../sinks/ParquetWriter.ts"
 import * as AttributionPipeline from "../jobs/AttributionPipeline.ts"
@@ -119,7 +122,7 @@ const discard = (lake: boolean, recs = false) =>
     return stats.eventsTotal
   }).pipe(Effect.scoped)
 
-const postgres = async (): Promise<Record<string, number> | { skipped: string }> => {
+const postgres = async (): Promise<Record<string, number | RecsApiMeasurement> | { skipped: string }> => {
   const admin = process.env["TEST_DATABASE_ADMIN_URL"] ?? "postgres://postgres@127.0.0.1:5432/postgres"
   const name = `insights_bench_${process.pid}`
   const adminQuery = (q: string) => Effect.runPromise(SqlClient.SqlClient.use((sql) => sql.unsafe(q)).pipe(
@@ -146,7 +149,18 @@ const postgres = async (): Promise<Record<string, number> | { skipped: string }>
       const stats = yield* AttributionPipeline.run(source, settings, new EngineStats())
       rows = stats.primary.sink.rowsWritten
     }).pipe(Effect.provide(layer), Effect.scoped)))
-    return { eventsPerSecond: rate(events, ms), rowsWritten: rows, seconds: Math.round(ms) / 1000 }
+    const pipeline = { eventsPerSecond: rate(events, ms), rowsWritten: rows, seconds: Math.round(ms) / 1000 }
+    // the recommendations API while the daemon runs at load, on a database of its own
+    await adminQuery(`DROP DATABASE IF EXISTS ${name}_api WITH (FORCE)`)
+    await adminQuery(`CREATE DATABASE ${name}_api`)
+    const apiUrl = new URL(admin)
+    apiUrl.pathname = `/${name}_api`
+    try {
+      const recsApi = await measureRecsApi(apiUrl.toString(), { rate: Number(process.env["BENCH_API_RATE"] ?? 5_000), requests: Number(process.env["BENCH_API_REQUESTS"] ?? 2_000) })
+      return { ...pipeline, recsApi }
+    } finally {
+      await adminQuery(`DROP DATABASE IF EXISTS ${name}_api WITH (FORCE)`)
+    }
   } finally {
     await adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
   }
@@ -187,7 +201,7 @@ const main = async () => {
       lakeTapCost: +(1 - best("discard.withLake", "discard.withLake.again") / best("discard", "discard.again")).toFixed(3),
       /** the recommender job's cost: 1 − with/without */
       recsCost: +(1 - best("discard.withRecs", "discard.withRecs.again") / best("discard", "discard.again")).toFixed(3),
-      ...("eventsPerSecond" in pg ? { postgresVsEngine: +(pg["eventsPerSecond"]! / engine["discard"]!.eventsPerSecond).toFixed(3) } : {})
+      ...("eventsPerSecond" in pg ? { postgresVsEngine: +((pg["eventsPerSecond"] as number) / engine["discard"]!.eventsPerSecond).toFixed(3) } : {})
     }
   }
   process.stdout.write(JSON.stringify(result, null, 2) + "\n")
