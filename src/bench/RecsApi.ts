@@ -6,6 +6,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
+import * as http from "node:http"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -62,6 +63,17 @@ export const measureRecsApi = async (databaseUrl: string, options: { readonly ra
       await sleep(200)
     }
     await sleep(2_000) // at load, not at start
+    // one kept-alive connection, as a service calling the API would have (no connection set-up per request)
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+    const get = (urlPath: string) =>
+      new Promise<string>((resolve, reject) => {
+        http.get({ host: "127.0.0.1", port, path: urlPath, agent }, (res) => {
+          let data = ""
+          res.setEncoding("utf8")
+          res.on("data", (d: string) => { data += d })
+          res.on("end", () => resolve(data))
+        }).on("error", reject)
+      })
     const ids = makeUsers(defaultData.userSeed, defaultData.userCount).map((u) => u.user_id)
     const times: Array<number> = []
     let personalized = 0
@@ -69,9 +81,9 @@ export const measureRecsApi = async (databaseUrl: string, options: { readonly ra
     for (let i = 0; i < options.requests; i++) {
       const user = ids[(i * 7919) % ids.length]!
       const started = performance.now()
-      const res = await fetch(`${base}/api/users/${encodeURIComponent(user)}/recommendations`)
-      const body = await res.json() as { readonly personalized?: boolean }
+      const text = await get(`/api/users/${encodeURIComponent(user)}/recommendations`)
       times.push(performance.now() - started)
+      const body = JSON.parse(text) as { readonly personalized?: boolean }
       if (body.personalized === true) personalized++
     }
     const throughput = ((await status()).eventsTotal - before.events) / ((performance.now() - before.at) / 1000)

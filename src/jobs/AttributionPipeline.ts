@@ -111,6 +111,7 @@ export const run = <E>(
   recommenders?: Recommender.Recommenders
 ) =>
   Effect.gen(function*() {
+    if (recommenders !== undefined && source._tag === "Unbounded") recommenders.totalTasks = source.partitionsPerTopic
     const t = yield* topology(source.name, source._tag === "Bounded", settings, stats, originOf(source), recommenders)
     return yield* Runner.run({ source, topology: t, options: { ...runnerOptions(settings), ...extra }, stats })
   })

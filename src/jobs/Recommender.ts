@@ -143,6 +143,8 @@ export class UpdateMeter {
  */
 export class Recommenders {
   private readonly tasks = new Map<number, TaskModel>()
+  /** how many tasks the input has, when known: holding them all, a user no model knows has no events */
+  totalTasks: number | undefined
 
   constructor(readonly catalog: (productId: string) => ProductInfo | undefined, readonly limits?: Partial<ModelLimits>) {}
 
@@ -154,6 +156,11 @@ export class Recommenders {
 
   drop(m: TaskModel): void {
     if (this.tasks.get(m.task) === m) this.tasks.delete(m.task)
+  }
+
+  /** This process runs every task of the input: what its models do not know, no one does. */
+  holdsEveryTask(): boolean {
+    return this.totalTasks !== undefined && this.tasks.size >= this.totalTasks
   }
 
   get(task: number): TaskModel | undefined {

@@ -39,6 +39,8 @@ const TRIM_LISTS = `
 DELETE FROM shop.user_recommendations r USING json_to_recordset($1::json) AS u(user_id text, n smallint)
 WHERE r.user_id = u.user_id AND r.rank > u.n`
 
+const LISTS_PER_STATEMENT = 200
+
 const UPSERT_STATE = `
 INSERT INTO shop.recommender_state AS s (source, task, epoch, taken_at, state)
 VALUES ($1, $2, $3, $4, $5)
@@ -92,9 +94,20 @@ export const make = (options: RecommendationSinkOptions, recs: Recommenders) =>
     const writeOut = (taken: Pending) =>
       sql.withTransaction(Effect.gen(function*() {
         const fenced = new Set(yield* TaskOwnership.fenced(sql, options.sourceName, [...taken.claims.values()]))
-        const rows: Array<{ user_id: string; rank: number; product_id: string; score: number; updated_at: string }> = []
-        const trims: Array<{ user_id: string; n: number }> = []
-        let lists = 0
+        // in statements of at most LISTS_PER_STATEMENT users: the JSON of each is built just
+        // before it is sent, so the engine's thread is never held for long (the API shares it)
+        let lists = 0, rowCount = 0
+        let rows: Array<{ user_id: string; rank: number; product_id: string; score: number; updated_at: string }> = []
+        let trims: Array<{ user_id: string; n: number }> = []
+        let users = 0
+        const send = Effect.gen(function*() {
+          if (rows.length > 0) yield* sql.unsafe(UPSERT_LISTS, [JSON.stringify(rows)])
+          if (trims.length > 0) yield* sql.unsafe(TRIM_LISTS, [JSON.stringify(trims)])
+          rowCount += rows.length
+          rows = []
+          trims = []
+          users = 0
+        })
         for (const list of taken.lists.values()) {
           if (fenced.has(list.task)) continue
           lists++
@@ -105,9 +118,9 @@ export const make = (options: RecommendationSinkOptions, recs: Recommenders) =>
             rows.push({ user_id: list.userId, rank: i + 1, product_id: item.productId, score: item.score, updated_at: at })
           }
           if (n < 10) trims.push({ user_id: list.userId, n })
+          if (++users === LISTS_PER_STATEMENT) yield* send
         }
-        if (rows.length > 0) yield* sql.unsafe(UPSERT_LISTS, [JSON.stringify(rows)])
-        if (trims.length > 0) yield* sql.unsafe(TRIM_LISTS, [JSON.stringify(trims)])
+        yield* send
         let snapshotBytes = 0
         const positions: Array<TaskPosition> = []
         for (const [task, { snapshot, positions: ps }] of taken.snapshots) {
@@ -122,7 +135,7 @@ export const make = (options: RecommendationSinkOptions, recs: Recommenders) =>
           const recordedAt = formatTimestamp(yield* Clock.currentTimeMillis)
           yield* sql.unsafe(PositionStore.UPSERT, [JSON.stringify(PositionStore.rows(options.sourceName, options.job, positions, recordedAt))])
         }
-        return { fenced, lists, rows: rows.length, snapshots: taken.snapshots.size, snapshotBytes }
+        return { fenced, lists, rows: rowCount, snapshots: taken.snapshots.size, snapshotBytes }
       }))
 
     /** Writes what is pending; on failure it goes back under what came meanwhile (newer lists win). */
