@@ -55,10 +55,17 @@ export const routes = (stats: EngineStats) =>
     )
   }))
 
+/**
+ * Node's limits on a request: headers within 5 s, the whole request within 10 s, headers of at
+ * most 16 KiB, an idle kept-alive connection closed after 5 s (checked every second). No
+ * route reads a body (every route is a GET), so none is ever buffered.
+ */
+export const serverLimits = { headersTimeout: 5_000, requestTimeout: 10_000, maxHeaderSize: 16_384, keepAliveTimeout: 5_000, connectionsCheckingInterval: 1_000 } as const
+
 /** The server on `port` (all interfaces); the status page polls once a second, so requests are not logged. */
 export const layer = (port: number, stats: EngineStats) =>
   // path parameters as long as a request line may be: the handlers judge them (a user id over
   // 256 characters is a 400 with a reason, not the router's 404)
   HttpRouter.serve(routes(stats), { disableLogger: true, routerConfig: { maxParamLength: 16_384 } }).pipe(
-    Layer.provide(NodeHttpServer.layer(createServer, { port, host: "0.0.0.0" }))
+    Layer.provide(NodeHttpServer.layer(() => createServer(serverLimits), { port, host: "0.0.0.0" }))
   )

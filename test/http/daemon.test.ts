@@ -5,12 +5,16 @@
  * SIGTERM. Without PostgreSQL the file is skipped on a laptop and fails under `CI=true`.
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import * as net from "node:net"
 import { adminUrl, createDatabase, dropDatabase, postgresAvailable, query } from "../support/TestDatabase.ts"
 import { type Daemon, sleep, startDaemon, waitFor } from "./Daemon.ts"
 import { checkExposition, parseFamilies, promtool, valueOf } from "./PromText.ts"
 import { startTcpProxy, type TcpProxy } from "./TcpProxy.ts"
 
 const available = await postgresAvailable()
+
+/** the daemon's resident memory, from its status JSON */
+let statusRss: () => Promise<number>
 
 const readyz = async (d: Daemon) => {
   const res = await d.get("/readyz", 10_000)
@@ -30,6 +34,7 @@ describe.skipIf(!available)("daemon HTTP surface", () => {
     viaProxy.hostname = "127.0.0.1"
     viaProxy.port = String(proxy.port)
     daemon = await startDaemon({ DATABASE_URL: viaProxy.toString() })
+    statusRss = async () => ((await (await daemon.get("/api/status")).json()) as { process: { rssBytes: number } }).process.rssBytes
   })
 
   afterAll(async () => {
@@ -172,6 +177,36 @@ describe.skipIf(!available)("daemon HTTP surface", () => {
     const long = await daemon.get(`/api/users/${"a".repeat(257)}/recommendations`)
     assert.strictEqual(long.status, 400)
     assert.match((await long.json() as { error: string }).error, /at most 256/)
+  })
+
+  it("request limits: headers that never end are cut off, an oversized header gets 431, a large body is never read", async () => {
+    const { hostname, port } = new URL(daemon.baseUrl)
+    // a client that sends half a request line and waits (slow loris): closed within headersTimeout (5 s) + the 1 s check
+    const closedAfter = await new Promise<number>((resolve, reject) => {
+      const started = performance.now()
+      const socket = net.connect({ host: hostname, port: Number(port) }, () => socket.write("GET /healthz HTTP/1.1\r\nHost: x\r\n"))
+      socket.on("data", () => {}) // read the 408: a paused socket would never see its end
+      socket.on("error", () => {})
+      socket.on("close", () => resolve(performance.now() - started))
+      setTimeout(() => reject(new Error("the half-sent request was never cut off")), 15_000)
+    })
+    assert.isBelow(closedAfter, 8_000)
+    const big = await daemon.get("/healthz", 5_000).then(() => undefined) // still serving
+    assert.isUndefined(big)
+    const oversized = await new Promise<string>((resolve) => {
+      const socket = net.connect({ host: hostname, port: Number(port) }, () => socket.write(`GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(20_000)}\r\n\r\n`))
+      let data = ""
+      socket.on("data", (d) => { data += d.toString() })
+      socket.on("error", () => {})
+      socket.on("close", () => resolve(data))
+    })
+    assert.match(oversized, /^HTTP\/1\.1 431/)
+    // 20 MB posted: answered (no such route) without the process reading it into memory
+    const rssBefore = await statusRss()
+    const res = await fetch(`${daemon.baseUrl}/api/status`, { method: "POST", body: new Uint8Array(20 * 2 ** 20), signal: AbortSignal.timeout(10_000) }).catch((e) => e as Error)
+    if (res instanceof Response) assert.notStrictEqual(res.status, 200)
+    const rssAfter = await statusRss()
+    assert.isBelow(rssAfter - rssBefore, 15 * 2 ** 20, "the body was not buffered")
   })
 
   it("/readyz goes 503 with the reason while the database is cut off, and 200 once it is back", async () => {
