@@ -87,11 +87,12 @@ export const daemon = Effect.gen(function*() {
     yield* setGrafanaPassword(config.grafanaPassword).pipe(
       Effect.catch((e) => Effect.logWarning(`cannot set the grafana role's password: ${e.message}`))
     )
+    const startedAt = yield* Clock.currentTimeMillis
     const source = yield* makeSource(config)
     const dimensions = yield* Layer.build(Dimensions.layer(config.dimensionRefreshMs))
     const recommenders = new Recommender.Recommenders(Recommender.catalogOf(Context.get(dimensions, Dimensions.Dimensions)))
     const services = Context.merge(dimensions, yield* Layer.build(Layer.mergeAll(
-      HttpHealth.layer(() => stats.partitions.size > 0),
+      HttpHealth.layer(() => stats.partitions.size > 0, (now) => HttpHealth.progress(stats, config.stuckAfterMs, startedAt, now)),
       HttpInsights.layer,
       Layer.succeed(Recommender.RecommenderRegistry, recommenders)
     )))

@@ -152,6 +152,8 @@ export const EngineConfig = Config.all({
   engineStatusRetentionMs: ms("ENGINE_STATUS_RETENTION_MS", 7 * 86_400_000, 0),
   ingestErrorsRetentionMs: ms("INGEST_ERRORS_RETENTION_MS", 30 * 86_400_000, 0),
   lateEventsRetentionMs: ms("LATE_EVENTS_RETENTION_MS", 30 * 86_400_000, 0),
+  /** /readyz says stuck when messages wait and nothing is read, or is read and nothing written, for this long */
+  stuckAfterMs: ms("STUCK_AFTER_MS", 60_000, 1),
   /** how often rows past retention are deleted */
   retentionEveryMs: ms("RETENTION_EVERY_MS", 3_600_000, 1),
   /** the zone of the midnight export's days and of its 00:01 schedule (SPEC §6) */

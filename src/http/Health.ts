@@ -1,9 +1,12 @@
 /**
  * Liveness and readiness: `/healthz` answers while the process runs; `/readyz` only while the
- * database answers and the source is connected (503 with the reason in JSON otherwise).
+ * database answers, the source is connected and the engine makes progress (503 with the
+ * reason in JSON otherwise). A process that is alive but stuck (messages waiting and nothing
+ * read, or read and nothing written, for longer than `STUCK_AFTER_MS`) is not ready.
  */
-import { Context, Effect, Layer } from "effect"
+import { Clock, Context, Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
+import type { EngineStats } from "../engine/EngineStats.ts"
 
 export interface Readiness {
   readonly ready: boolean
@@ -14,7 +17,35 @@ export class Health extends Context.Service<Health, {
   readonly readiness: Effect.Effect<Readiness>
 }>()("insights/http/Health") {}
 
-export const make = (sourceConnected: () => boolean) =>
+export interface Check {
+  readonly ok: boolean
+  readonly detail?: string
+}
+
+/**
+ * Whether the engine moves at processing time `now`: stuck when messages are waiting in its
+ * partitions and nothing was read for `stuckAfterMs` (since `since` when nothing ever was), or
+ * when it read after its last commit and has committed nothing for `stuckAfterMs`.
+ */
+export const progress = (stats: EngineStats, stuckAfterMs: number, since: number, now: number): Check => {
+  let waiting = 0
+  let lastRead: number | undefined
+  for (const p of stats.partitions.values()) {
+    if (p.highWatermark !== undefined) waiting += Math.max(0, p.highWatermark - p.readOffset)
+    if (p.lastReadAt !== undefined && (lastRead === undefined || p.lastReadAt > lastRead)) lastRead = p.lastReadAt
+  }
+  const seconds = (ms: number) => `${Math.round(ms / 1000)} s`
+  const quietFor = now - (lastRead ?? since)
+  if (waiting > 0 && quietFor > stuckAfterMs) return { ok: false, detail: `stuck: ${waiting} messages waiting, nothing read for ${seconds(quietFor)}` }
+  const committed = stats.primary.sink.lastCommitAt
+  const unwrittenFor = now - (committed ?? since)
+  if (lastRead !== undefined && (committed === undefined || committed < lastRead) && unwrittenFor > stuckAfterMs) {
+    return { ok: false, detail: `stuck: messages read but nothing written for ${seconds(unwrittenFor)}` }
+  }
+  return { ok: true }
+}
+
+export const make = (sourceConnected: () => boolean, moving?: (now: number) => Check) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const database = sql`SELECT 1`.pipe(
@@ -26,9 +57,10 @@ export const make = (sourceConnected: () => boolean) =>
       readiness: Effect.gen(function*() {
         const db = yield* database
         const source = sourceConnected() ? { ok: true } : { ok: false, detail: "source not connected (no partitions assigned yet)" }
-        return { ready: db.ok && source.ok, checks: { database: db, source } }
+        const engine = moving === undefined ? { ok: true } : moving(yield* Clock.currentTimeMillis)
+        return { ready: db.ok && source.ok && engine.ok, checks: { database: db, source, progress: engine } }
       })
     })
   })
 
-export const layer = (sourceConnected: () => boolean) => Layer.effect(Health, make(sourceConnected))
+export const layer = (sourceConnected: () => boolean, moving?: (now: number) => Check) => Layer.effect(Health, make(sourceConnected, moving))
