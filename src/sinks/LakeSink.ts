@@ -274,6 +274,9 @@ export const make = <E>(options: LakeSinkOptions, writer: ParquetWriter, store: 
      * them out in the background.
      */
     const flushAll = Effect.gen(function*() {
+      // a flush that has ended is no one's predecessor: if it failed, its events are back in
+      // the buffers this flush takes (chaining to it would fail every flush after one failure)
+      while (inFlight.length > 0 && inFlight[0]!.pollUnsafe() !== undefined) inFlight.shift()
       while (inFlight.length >= MAX_IN_FLIGHT) yield* awaitOne
       if (buffers.size === 0) return
       const now = yield* Clock.currentTimeMillis

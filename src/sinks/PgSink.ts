@@ -97,6 +97,19 @@ const sqlState = (e: SqlError): string | undefined => {
   return typeof cause?.code === "string" ? cause.code : undefined
 }
 
+/**
+ * Worth writing again: what the driver calls retryable (a lost connection, a deadlock, a
+ * serialization failure, a timeout) and what the server says while it stops, restarts or is
+ * full: connection exceptions (class 08), admin and crash shutdown and "cannot connect now"
+ * (57P01–57P03), insufficient resources (class 53). The driver files the server's shutdown
+ * messages as unknown errors, which would otherwise fail the job while PostgreSQL restarts.
+ */
+export const isTransient = (e: SqlError): boolean => {
+  if (e.isRetryable) return true
+  const code = sqlState(e)
+  return code !== undefined && (code.startsWith("08") || code.startsWith("53") || code === "57P01" || code === "57P02" || code === "57P03")
+}
+
 /** PostgreSQL's own words for the error. */
 const pgMessage = (e: SqlError): string => {
   const cause = e.reason.cause as { readonly message?: unknown } | undefined
@@ -110,7 +123,7 @@ const pgMessage = (e: SqlError): string => {
  */
 export const isRefusal = (e: SqlError): boolean => {
   const code = sqlState(e)
-  return !e.isRetryable && code !== undefined && ["21", "22", "23", "54"].includes(code.slice(0, 2))
+  return !isTransient(e) && code !== undefined && ["21", "22", "23", "54"].includes(code.slice(0, 2))
 }
 
 /** 100 ms, doubling, at most 5 s apart, for as long as the error is retryable. */
@@ -231,13 +244,13 @@ export const make = (options: PgSinkOptions) =>
           // A transaction is all or nothing and every statement an idempotent upsert, so a
           // batch that failed on a lost connection or a deadlock is simply written again; while
           // PostgreSQL is away the sink waits here and backpressure pauses the reads.
-          Effect.tapError((e) => !(e instanceof Fenced) && e.isRetryable ? Effect.logWarning(`sink: ${pgMessage(e)}; retrying`) : Effect.void),
-          Effect.retry({ while: (e) => !(e instanceof Fenced) && e.isRetryable, schedule: retrySchedule }),
+          Effect.tapError((e) => !(e instanceof Fenced) && isTransient(e) ? Effect.logWarning(`sink: ${pgMessage(e)}; retrying`) : Effect.void),
+          Effect.retry({ while: (e) => !(e instanceof Fenced) && isTransient(e), schedule: retrySchedule }),
           Effect.map((r): WriteResult => ({ fenced: [], ...r })),
           Effect.catch((e) =>
             e instanceof Fenced
               ? Effect.succeed<WriteResult>({ fenced: e.tasks, refused: [], unstorable: 0 })
-              : Effect.fail(new SinkError({ reason: e.isRetryable ? "Unavailable" : "Fatal", message: `PostgreSQL: ${pgMessage(e)}`, cause: e })))
+              : Effect.fail(new SinkError({ reason: isTransient(e) ? "Unavailable" : "Fatal", message: `PostgreSQL: ${pgMessage(e)}`, cause: e })))
         )
       })
 

@@ -12,7 +12,7 @@
  * of), so a restored task resumes from its last snapshot; its lists are rewritten as its users
  * come back. Lists are idempotent: writing one again changes nothing.
  */
-import { Clock, Effect, Exit, Schedule, Semaphore } from "effect"
+import { Cause, Clock, Effect, Exit, Schedule, Semaphore } from "effect"
 import { SqlClient } from "effect/sql"
 import type { SqlError } from "effect/sql/SqlError"
 import { promisify } from "node:util"
@@ -167,7 +167,7 @@ export const make = (options: RecommendationSinkOptions, recs: Recommenders) =>
 
     // the lists reach the table within writeEveryMs of their batch, whatever the input does
     yield* Effect.forkScoped(Effect.repeat(
-      writePending.pipe(Effect.catchCause((cause) => Effect.logWarning("recommendations: cannot write; retrying", cause))),
+      writePending.pipe(Effect.catchCause((cause) => Effect.logWarning(`recommendations: cannot write (${String(Cause.squash(cause)).split("\n")[0]}); retrying`))),
       Schedule.spaced(options.writeEveryMs)
     ))
 

@@ -167,4 +167,30 @@ describe("lake sink", () => {
       assert.strictEqual(mem.positions.get("clicks/0")?.nextOffset, 4)
       assert.deepStrictEqual(files(dir).filter((f) => f.endsWith(".tmp")), [])
     }))
+
+  it.effect("after a failed flush, the next one on the schedule writes (a failure is not handed on to every later flush)", () =>
+    Effect.gen(function*() {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lake-test-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+      const mem = memoryStore()
+      let failures = 1
+      const flaky: LakeSink.LakeStore<Error> = {
+        ...mem.store,
+        commit: (claims, live, rename) => failures-- > 0 ? Effect.fail(new Error("PostgreSQL is away")) : mem.store.commit(claims, live, rename)
+      }
+      const lake = yield* LakeSink.make({ lakeDir: dir, sourceName: SOURCE, job: "lake", flushAfterMs: 300_000, maxBufferRows: 1_000, checkEveryMs: 1_000 }, yield* ParquetWriter.make, flaky)
+      const eventually = (done: () => boolean) =>
+        Effect.promise(async () => { for (let i = 0; i < 200 && !done(); i++) await new Promise((r) => setTimeout(r, 10)) })
+      yield* lake.sink.write(batch([click(0), click(1)], 2))
+      yield* TestClock.adjust("301 seconds") // the schedule's flush: it fails
+      yield* eventually(() => failures === 0 && lake.figures.buffered === 2) // failed, and put back
+      assert.deepStrictEqual(files(dir), [])
+      yield* lake.sink.write(batch([click(2)], 3))
+      for (let i = 0; i < 3 && mem.positions.get("clicks/0")?.nextOffset !== 3; i++) {
+        yield* TestClock.adjust("301 seconds") // the next scheduled flush (the failed one's events are back in its buffer)
+        yield* eventually(() => mem.positions.get("clicks/0")?.nextOffset === 3)
+      }
+      assert.strictEqual(mem.positions.get("clicks/0")?.nextOffset, 3, "written once the store answers again")
+      assert.deepStrictEqual((yield* readOffsets(dir)).map((r) => r[0]), [0, 1, 2])
+    }))
 })
