@@ -81,33 +81,83 @@ export interface KafkaSource<E> extends UnboundedSource<SourceError | E> {
 /** The source's name in `shop.source_positions`. */
 export const sourceName = (groupId: string): string => `kafka:${groupId}`
 
+/** A member of the group as the assigner sees it: the partition numbers (tasks) it holds now. */
+export interface GroupMember {
+  readonly id: string
+  readonly owned: ReadonlyArray<number>
+}
+
 /**
- * Partition n of every topic to the same member (members sorted by id, partition numbers
- * dealt round-robin): the co-partitioning the join needs. kafkajs's round-robin assigner
- * deals topic-partitions as one list, which splits partition n of two topics between
- * members as soon as the partition count is not a multiple of the group size.
+ * Partition n of every topic to the same member (the co-partitioning the join needs;
+ * kafkajs's round-robin assigner deals topic-partitions as one list, which splits partition
+ * n of two topics between members as soon as the partition count is not a multiple of the
+ * group size), balanced (each member ⌊n/m⌋ or ⌈n/m⌉ partition numbers) and **sticky**: a
+ * member keeps the numbers it holds, up to its share, so a member joining or leaving moves
+ * only what balance needs, and every move re-reads up to A + W of input. The larger shares go
+ * to the members that hold more now (ties by id); the numbers left are dealt round-robin over
+ * the members below their share, in id order (with no history: plain round-robin). A number
+ * two members claim (a stale member) goes to the first by id.
  */
 export const assignCoPartitioned = (
-  memberIds: ReadonlyArray<string>,
+  members: ReadonlyArray<string | GroupMember>,
   topics: ReadonlyArray<{ readonly topic: string; readonly partitions: ReadonlyArray<number> }>
 ): Map<string, Record<string, Array<number>>> => {
-  const members = [...memberIds].sort()
-  const out = new Map<string, Record<string, Array<number>>>(members.map((m) => [m, {}]))
-  if (members.length === 0) return out
+  const sorted = members.map((m): GroupMember => typeof m === "string" ? { id: m, owned: [] } : m).sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+  const out = new Map<string, Record<string, Array<number>>>(sorted.map((m) => [m.id, {}]))
+  if (sorted.length === 0) return out
   const numbers = [...new Set(topics.flatMap((t) => t.partitions))].sort((a, b) => a - b)
-  numbers.forEach((p, i) => {
-    const assignment = out.get(members[i % members.length]!)!
-    for (const t of topics) if (t.partitions.includes(p)) (assignment[t.topic] ??= []).push(p)
-  })
+  const exists = new Set(numbers)
+  const base = Math.floor(numbers.length / sorted.length)
+  const extra = numbers.length % sorted.length
+  const byHolding = [...sorted].sort((a, b) => b.owned.filter((n) => exists.has(n)).length - a.owned.filter((n) => exists.has(n)).length || (a.id < b.id ? -1 : 1))
+  const share = new Map(byHolding.map((m, i) => [m.id, base + (i < extra ? 1 : 0)]))
+  const given = new Map<string, Array<number>>(sorted.map((m) => [m.id, []]))
+  const taken = new Set<number>()
+  for (const m of sorted) {
+    const mine = given.get(m.id)!
+    for (const n of [...m.owned].sort((a, b) => a - b)) {
+      if (mine.length >= share.get(m.id)! || !exists.has(n) || taken.has(n)) continue
+      taken.add(n)
+      mine.push(n)
+    }
+  }
+  let next = 0
+  for (const n of numbers) {
+    if (taken.has(n)) continue
+    for (let tries = 0; tries < sorted.length; tries++) {
+      const m = sorted[next++ % sorted.length]!
+      const mine = given.get(m.id)!
+      if (mine.length < share.get(m.id)!) {
+        mine.push(n)
+        break
+      }
+    }
+  }
+  for (const m of sorted) {
+    const mine = given.get(m.id)!.sort((a, b) => a - b)
+    const assignment = out.get(m.id)!
+    for (const t of topics) for (const n of mine) if (t.partitions.includes(n)) (assignment[t.topic] ??= []).push(n)
+  }
   return out
 }
 
-const coPartitionedAssigner: PartitionAssigner = ({ cluster }) => ({
+const ownedOf = (metadata: Buffer): ReadonlyArray<number> => {
+  try {
+    const userData = AssignerProtocol.MemberMetadata.decode(metadata)?.userData
+    const parsed: unknown = userData === undefined || userData.length === 0 ? [] : JSON.parse(userData.toString("utf8"))
+    return Array.isArray(parsed) ? parsed.filter((n): n is number => Number.isInteger(n)) : []
+  } catch {
+    return [] // a member of another version: no history
+  }
+}
+
+/** The assigner: every member tells the group (its metadata's user data) the numbers it holds now. */
+const coPartitionedAssigner = (owned: () => ReadonlyArray<number>): PartitionAssigner => ({ cluster }) => ({
   name: "InsightsCoPartitioned",
   version: 0,
   assign: async ({ members, topics }) => {
     const plan = assignCoPartitioned(
-      members.map((m) => m.memberId),
+      members.map((m) => ({ id: m.memberId, owned: ownedOf(m.memberMetadata) })),
       topics.map((topic) => ({ topic, partitions: cluster.findTopicPartitionMetadata(topic).map((m) => m.partitionId) }))
     )
     return [...plan].map(([memberId, assignment]) => ({
@@ -117,7 +167,7 @@ const coPartitionedAssigner: PartitionAssigner = ({ cluster }) => ({
   },
   protocol: ({ topics }) => ({
     name: "InsightsCoPartitioned",
-    metadata: AssignerProtocol.MemberMetadata.encode({ version: 0, topics, userData: Buffer.alloc(0) })
+    metadata: AssignerProtocol.MemberMetadata.encode({ version: 0, topics, userData: Buffer.from(JSON.stringify(owned())) })
   })
 })
 
@@ -196,7 +246,7 @@ export const make = <E = never>(options: KafkaSourceOptions<E>): Effect.Effect<K
 
     const consumer: Consumer = kafka.consumer({
       groupId: options.groupId,
-      partitionAssigners: [coPartitionedAssigner],
+      partitionAssigners: [coPartitionedAssigner(() => [...new Set([...slots.values()].map((slot) => slot.ref.partition))])],
       sessionTimeout: options.sessionTimeoutMs ?? 10_000,
       rebalanceTimeout: 60_000,
       heartbeatInterval: options.heartbeatIntervalMs ?? 3_000,

@@ -57,6 +57,42 @@ describe("co-partitioned assignment", () => {
     })
     assert.deepStrictEqual(Object.fromEntries(KafkaSource.assignCoPartitioned(["m"], [{ topic: "t", partitions: [1, 0] }])), { m: { t: [0, 1] } })
   })
+
+  const numbersOf = (plan: Map<string, Record<string, Array<number>>>) =>
+    Object.fromEntries([...plan].map(([m, a]) => [m, a["t"] ?? []]))
+  const twelve = [{ topic: "t", partitions: Array.from({ length: 12 }, (_, i) => i) }]
+  const moved = (before: Record<string, Array<number>>, after: Record<string, Array<number>>) => {
+    let n = 0
+    for (const [m, ps] of Object.entries(after)) for (const p of ps) if (!(before[m] ?? []).includes(p)) n++
+    return n
+  }
+
+  it("sticky: a member joining takes only its share, each from the others; the rest stay where they are", () => {
+    const before = numbersOf(KafkaSource.assignCoPartitioned(["a", "b", "c"], twelve))
+    const after = numbersOf(KafkaSource.assignCoPartitioned([
+      { id: "a", owned: before["a"]! }, { id: "b", owned: before["b"]! }, { id: "c", owned: before["c"]! }, { id: "d", owned: [] }
+    ], twelve))
+    for (const m of ["a", "b", "c", "d"]) assert.strictEqual(after[m]!.length, 3, m)
+    assert.strictEqual(moved(before, after), 3, "only the new member's three partitions moved")
+    for (const m of ["a", "b", "c"]) for (const p of after[m]!) assert.include(before[m]!, p, `${m} kept what it had`)
+  })
+
+  it("sticky: a member leaving hands only its own partitions to the others", () => {
+    const before = numbersOf(KafkaSource.assignCoPartitioned(["a", "b", "c", "d"], twelve))
+    const after = numbersOf(KafkaSource.assignCoPartitioned([
+      { id: "a", owned: before["a"]! }, { id: "b", owned: before["b"]! }, { id: "d", owned: before["d"]! }
+    ], twelve))
+    assert.strictEqual(moved(before, after), before["c"]!.length)
+    assert.deepStrictEqual([...after["a"]!, ...after["b"]!, ...after["d"]!].sort((x, y) => x - y), twelve[0]!.partitions)
+    for (const m of ["a", "b", "d"]) assert.strictEqual(after[m]!.length, 4, m)
+  })
+
+  it("sticky: a partition two members claim (a stale one) goes to one; an unknown partition is ignored; still balanced", () => {
+    const plan = numbersOf(KafkaSource.assignCoPartitioned([
+      { id: "a", owned: [0, 1, 2, 3, 4, 5, 99] }, { id: "b", owned: [0, 1] }
+    ], [{ topic: "t", partitions: [0, 1, 2, 3, 4, 5] }]))
+    assert.deepStrictEqual(plan, { a: [0, 1, 2], b: [3, 4, 5] })
+  })
 })
 
 describe.skipIf(brokers === undefined)("KafkaSource on a real broker", () => {
