@@ -23,6 +23,7 @@ import * as ExportSchedule from "./jobs/ExportSchedule.ts"
 import * as LoadDimensions from "./jobs/LoadDimensions.ts"
 import * as Recommender from "./jobs/Recommender.ts"
 import * as Retention from "./jobs/Retention.ts"
+import * as Workers from "./Workers.ts"
 import * as EngineStatusSink from "./sinks/EngineStatusSink.ts"
 import { setGrafanaPassword } from "./sinks/GrafanaRole.ts"
 import * as PositionStore from "./sinks/PositionStore.ts"
@@ -81,36 +82,64 @@ const makeSource = (config: EngineConfig): Effect.Effect<Source<unknown>, Source
 export const daemon = Effect.gen(function*() {
   const config = yield* EngineConfig
   const stats = new EngineStats()
+  // WORKERS=N (Kafka): this process is the primary and forks N − 1 more members (src/Workers.ts)
+  const worker = Workers.workerIndex()
+  const primary = worker === undefined
   const database = yield* Layer.build(CommandDatabase.layer(config))
   yield* Effect.gen(function*() {
-    yield* loadDefaultDimensions(config)
-    yield* setGrafanaPassword(config.grafanaPassword).pipe(
-      Effect.catch((e) => Effect.logWarning(`cannot set the grafana role's password: ${e.message}`))
-    )
     const startedAt = yield* Clock.currentTimeMillis
+    let team: { readonly views: () => ReadonlyArray<Workers.WorkerView> } | undefined
+    if (primary) {
+      yield* loadDefaultDimensions(config)
+      yield* setGrafanaPassword(config.grafanaPassword).pipe(
+        Effect.catch((e) => Effect.logWarning(`cannot set the grafana role's password: ${e.message}`))
+      )
+      if (config.workers > 1 && Option.isNone(config.kafkaBrokers)) {
+        yield* Effect.logWarning(`WORKERS=${config.workers} needs KAFKA_BROKERS: the in-process generator runs in one process`)
+      } else if (config.workers > 1) {
+        // after the migrations: the workers find the schema in place
+        team = yield* Workers.supervise(config.workers)
+        yield* Effect.logInfo(`${config.workers} workers: this process and ${config.workers - 1} more in the consumer group`)
+      }
+    }
     const source = yield* makeSource(config)
     const dimensions = yield* Layer.build(Dimensions.layer(config.dimensionRefreshMs))
     const recommenders = new Recommender.Recommenders(Recommender.catalogOf(Context.get(dimensions, Dimensions.Dimensions)))
+    const workersRunning = (): HttpHealth.Check => {
+      const down = (team?.views() ?? []).filter((w) => !w.alive || w.lastReportAt === undefined || Date.now() - w.lastReportAt > 5_000)
+      return down.length === 0 ? { ok: true } : { ok: false, detail: `worker ${down.map((w) => w.index).join(", ")} not running or not reporting (started again)` }
+    }
     const services = Context.merge(dimensions, yield* Layer.build(Layer.mergeAll(
-      HttpHealth.layer(() => stats.partitions.size > 0, (now) => HttpHealth.progress(stats, config.stuckAfterMs, startedAt, now)),
+      HttpHealth.layer(() => stats.partitions.size > 0, (now) => {
+        const moving = HttpHealth.progress(stats, config.stuckAfterMs, startedAt, now)
+        return moving.ok ? workersRunning() : moving
+      }),
       HttpInsights.layer,
       Layer.succeed(Recommender.RecommenderRegistry, recommenders)
     )))
-    yield* Layer.build(HttpServer.layer(config.httpPort, stats).pipe(Layer.provide(Layer.succeedContext(services))))
-    yield* Effect.logInfo(`status on http://127.0.0.1:${config.httpPort}/`)
-    yield* EngineStatusSink.sample(stats, 5_000).pipe(Effect.forkScoped)
-    if (source._tag === "Unbounded") {
-      // every partition of both topics must have committed a watermark before an hour counts as passed
-      const partitions = 2 * (source.partitionsPerTopic ?? config.kafkaPartitions)
-      yield* HourlyRollup.schedule(source.name, Attribution.JOB, partitions, config.rollupEveryMs, stats.scheduledJob(HourlyRollup.JOB_NAME))
+    if (primary) {
+      yield* Layer.build(HttpServer.layer(config.httpPort, stats, team?.views).pipe(Layer.provide(Layer.succeedContext(services))))
+      yield* Effect.logInfo(`status on http://127.0.0.1:${config.httpPort}/`)
+      yield* EngineStatusSink.sample(stats, 5_000).pipe(Effect.forkScoped)
+      if (source._tag === "Unbounded") {
+        // every partition of both topics must have committed a watermark before an hour counts as passed
+        const partitions = 2 * (source.partitionsPerTopic ?? config.kafkaPartitions)
+        yield* HourlyRollup.schedule(source.name, Attribution.JOB, partitions, config.rollupEveryMs, stats.scheduledJob(HourlyRollup.JOB_NAME))
+      }
+      yield* Retention.schedule({
+        engineStatusMs: config.engineStatusRetentionMs, ingestErrorsMs: config.ingestErrorsRetentionMs, lateEventsMs: config.lateEventsRetentionMs
+      }, config.retentionEveryMs, stats.scheduledJob(Retention.JOB_NAME))
+      // the midnight export (SPEC §6): a catch-up now, then at 00:01 in EXPORT_TZ; one process of many runs it
+      yield* ExportSchedule.runOnDatabase({ lakeDir: config.lakeDir, timeZone: config.exportTz }, stats.scheduledJob(ExportSchedule.JOB_NAME))
+        .pipe(Effect.forkScoped)
+    } else {
+      // a worker: no HTTP, no schedules; the primary shows its figures
+      const self = HttpServer.selfReport(stats)
+      yield* Workers.reportToPrimary(() => Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        return { type: "report" as const, status: self.status(now), metrics: yield* self.metrics(now) }
+      }))
     }
-    yield* Retention.schedule({
-      engineStatusMs: config.engineStatusRetentionMs, ingestErrorsMs: config.ingestErrorsRetentionMs, lateEventsMs: config.lateEventsRetentionMs
-    }, config.retentionEveryMs, stats.scheduledJob(Retention.JOB_NAME))
-    // the midnight export (SPEC §6): a catch-up now, then at 00:01 in EXPORT_TZ; one process of many runs it
-    yield* ExportSchedule.runOnDatabase({ lakeDir: config.lakeDir, timeZone: config.exportTz }, stats.scheduledJob(ExportSchedule.JOB_NAME))
-      .pipe(Effect.forkScoped)
     yield* AttributionPipeline.run(source, config, stats, undefined, recommenders).pipe(Effect.provide(services))
   }).pipe(Effect.provide(database))
 }).pipe(Effect.scoped)
-

@@ -14,6 +14,7 @@ import { Insights } from "./Insights.ts"
 import * as Metrics from "./Metrics.ts"
 import * as Recommendations from "./Recommendations.ts"
 import { statusSnapshot } from "./Status.ts"
+import { mergeMetrics, mergeStatus, type WorkerView } from "../Workers.ts"
 import * as StatusPage from "./StatusPage.ts"
 
 const noStore = { "cache-control": "no-store" }
@@ -21,21 +22,36 @@ const noStore = { "cache-control": "no-store" }
 /** When this process started, Unix ms (Node's time origin, not a clock read). */
 const processStartedAt = (): number => Math.round(performance.timeOrigin)
 
-export const routes = (stats: EngineStats) =>
+/** What this process reports of itself: its status JSON and its Prometheus text (a worker sends both to the primary). */
+export const selfReport = (stats: EngineStats) => {
+  const startedAt = processStartedAt()
+  const probe = Metrics.nodeProcess(startedAt)
+  const scraper = Metrics.make(stats, probe)
+  const info = { startedAt, memory: probe.memory }
+  return {
+    status: (now: number) => statusSnapshot(stats, now, info),
+    metrics: (now: number) => scraper.format(now)
+  }
+}
+
+/** `workers`: the other members of this process (`WORKERS=N`), whose reports are shown with its own. */
+export const routes = (stats: EngineStats, workers?: () => ReadonlyArray<WorkerView>) =>
   Layer.unwrap(Effect.sync(() => {
-    const startedAt = processStartedAt()
-    const probe = Metrics.nodeProcess(startedAt)
-    const scraper = Metrics.make(stats, probe)
-    const info = { startedAt, memory: probe.memory }
+    const self = selfReport(stats)
     return Layer.mergeAll(
       HttpRouter.add("GET", "/", HttpServerResponse.html(StatusPage.html).pipe(HttpServerResponse.setHeaders(noStore))),
       HttpRouter.add("GET", "/api/status", Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
-        return yield* HttpServerResponse.json(statusSnapshot(stats, now, info), { headers: noStore })
+        const own = self.status(now)
+        return yield* HttpServerResponse.json(workers === undefined ? own : mergeStatus(own, workers()), { headers: noStore })
       })),
       HttpRouter.add("GET", "/metrics", Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
-        const text = yield* scraper.format(now)
+        const own = yield* self.metrics(now)
+        const text = workers === undefined ? own : mergeMetrics([
+          { worker: 0, text: own },
+          ...workers().flatMap((w) => w.report === undefined ? [] : [{ worker: w.index, text: w.report.metrics }])
+        ])
         return HttpServerResponse.text(text, { contentType: "text/plain; version=0.0.4; charset=utf-8" })
       })),
       HttpRouter.add("GET", "/api/insights", Effect.gen(function*() {
@@ -63,9 +79,9 @@ export const routes = (stats: EngineStats) =>
 export const serverLimits = { headersTimeout: 5_000, requestTimeout: 10_000, maxHeaderSize: 16_384, keepAliveTimeout: 5_000, connectionsCheckingInterval: 1_000 } as const
 
 /** The server on `port` (all interfaces); the status page polls once a second, so requests are not logged. */
-export const layer = (port: number, stats: EngineStats) =>
+export const layer = (port: number, stats: EngineStats, workers?: () => ReadonlyArray<WorkerView>) =>
   // path parameters as long as a request line may be: the handlers judge them (a user id over
   // 256 characters is a 400 with a reason, not the router's 404)
-  HttpRouter.serve(routes(stats), { disableLogger: true, routerConfig: { maxParamLength: 16_384 } }).pipe(
+  HttpRouter.serve(routes(stats, workers), { disableLogger: true, routerConfig: { maxParamLength: 16_384 } }).pipe(
     Layer.provide(NodeHttpServer.layer(() => createServer(serverLimits), { port, host: "0.0.0.0" }))
   )
