@@ -48,35 +48,44 @@ const loadDefaultDimensions = (config: EngineConfig) =>
     }
   })
 
-const makeSource = (config: EngineConfig): Effect.Effect<Source<unknown>, SourceError, Scope.Scope | SqlClient.SqlClient> =>
+/** The source, and whether it is connected (ok for the generator; the broker's reachability for Kafka). */
+interface DaemonSource {
+  readonly source: Source<unknown>
+  readonly health: () => HttpHealth.Check
+}
+
+const makeSource = (config: EngineConfig): Effect.Effect<DaemonSource, SourceError, Scope.Scope | SqlClient.SqlClient> =>
   Effect.gen(function*() {
     if (Option.isSome(config.kafkaBrokers)) {
       // where each partition starts: the positions committed with the rows, not the group's offsets
       const sql = yield* SqlClient.SqlClient
       const name = KafkaSource.sourceName(config.kafkaGroupId)
-      return yield* KafkaSource.make({
+      const kafka = yield* KafkaSource.make({
         brokers: parseBrokers(config.kafkaBrokers.value),
         groupId: config.kafkaGroupId,
         topics: [config.clicksTopic, config.checkoutsTopic],
         partitions: config.kafkaPartitions,
         sessionTimeoutMs: config.kafkaSessionTimeoutMs,
+        giveUpMs: config.kafkaGiveUpMs,
         startOffsets: (partitions) =>
           PositionStore.startOffsets(name, AttributionPipeline.jobNames, partitions).pipe(
             Effect.retry({ schedule: Schedule.exponential("200 millis"), times: 6 }),
             Effect.provideService(SqlClient.SqlClient, sql)
           )
       })
+      return { source: kafka, health: kafka.health }
     }
     const startedAt = yield* Clock.currentTimeMillis
     const seed = Option.getOrElse(config.generatorSeed, () => startedAt % 2_147_483_647)
     yield* Effect.logInfo(`no KAFKA_BROKERS: the in-process generator (seed ${seed}, ${config.generatorRate} msg/s)`)
-    return GeneratorSource.make({
+    const source = GeneratorSource.make({
       seed,
       startedAt,
       rate: config.generatorRate,
       partitions: config.kafkaPartitions,
       topics: { clicks: config.clicksTopic, checkouts: config.checkoutsTopic }
     })
+    return { source, health: () => ({ ok: true }) }
   })
 
 export const daemon = Effect.gen(function*() {
@@ -102,7 +111,13 @@ export const daemon = Effect.gen(function*() {
         yield* Effect.logInfo(`${config.workers} workers: this process and ${config.workers - 1} more in the consumer group`)
       }
     }
-    const source = yield* makeSource(config)
+    const { source, health } = yield* makeSource(config)
+    // connected: the broker answers and partitions are assigned
+    const connected = (): HttpHealth.Check => {
+      const h = health()
+      if (!h.ok) return h
+      return stats.partitions.size > 0 ? { ok: true } : { ok: false, detail: "source not connected (no partitions assigned yet)" }
+    }
     const dimensions = yield* Layer.build(Dimensions.layer(config.dimensionRefreshMs))
     const recommenders = new Recommender.Recommenders(Recommender.catalogOf(Context.get(dimensions, Dimensions.Dimensions)))
     const workersRunning = (): HttpHealth.Check => {
@@ -110,7 +125,7 @@ export const daemon = Effect.gen(function*() {
       return down.length === 0 ? { ok: true } : { ok: false, detail: `worker ${down.map((w) => w.index).join(", ")} not running or not reporting (started again)` }
     }
     const services = Context.merge(dimensions, yield* Layer.build(Layer.mergeAll(
-      HttpHealth.layer(() => stats.partitions.size > 0, (now) => {
+      HttpHealth.layer(connected, (now) => {
         const moving = HttpHealth.progress(stats, config.stuckAfterMs, startedAt, now)
         return moving.ok ? workersRunning() : moving
       }),

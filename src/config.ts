@@ -117,6 +117,8 @@ export const EngineConfig = Config.all({
   /** how long the group waits for a silent member: after a kill -9, the restart waits this long for its partitions
    * (the broker refuses values outside its group.min/max.session.timeout.ms, 6 s to 5 min by default) */
   kafkaSessionTimeoutMs: number("KAFKA_SESSION_TIMEOUT_MS", 10_000, { integer: true, min: 6_000, max: 300_000 }),
+  /** how long the Kafka broker may stay unreachable before the daemon exits 1 for a supervisor to restart it; 0: never */
+  kafkaGiveUpMs: ms("KAFKA_GIVE_UP_MS", 300_000, 0),
   clicksTopic: Config.String("CLICKS_TOPIC").pipe(Config.withDefault("clicks")),
   checkoutsTopic: Config.String("CHECKOUTS_TOPIC").pipe(Config.withDefault("checkouts")),
   /** W: bounded out-of-orderness */

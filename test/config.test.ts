@@ -48,6 +48,8 @@ describe("config", () => {
     )
     assert.deepStrictEqual(c.generatorSeed, Option.some(-7))
     assert.strictEqual(accepted({ KAFKA_SESSION_TIMEOUT_MS: "300000" }).kafkaSessionTimeoutMs, 300_000)
+    assert.strictEqual(accepted({}).kafkaGiveUpMs, 300_000)
+    assert.strictEqual(accepted({ KAFKA_GIVE_UP_MS: "0" }).kafkaGiveUpMs, 0)
     assert.strictEqual(accepted({ SINK_FLUSH_ROWS: "", HTTP_PORT: "" }).flushRows, 5_000)
     assert.strictEqual(accepted({ GENERATOR_RATE: "1e3" }).generatorRate, 1000)
   })
@@ -62,6 +64,7 @@ describe("config", () => {
       [{ EMBEDDED_PG_PORT: "54329x" }, `EMBEDDED_PG_PORT must be an integer between 1 and 65535 (got "54329x")`],
       [{ KAFKA_SESSION_TIMEOUT_MS: "5999" }, `KAFKA_SESSION_TIMEOUT_MS must be an integer between 6000 and 300000 (got "5999")`],
       [{ KAFKA_SESSION_TIMEOUT_MS: "300001" }, `KAFKA_SESSION_TIMEOUT_MS must be an integer between 6000 and 300000 (got "300001")`],
+      [{ KAFKA_GIVE_UP_MS: "-1" }, `KAFKA_GIVE_UP_MS must be an integer ≥ 0 (got "-1")`],
       [{ WATERMARK_DELAY_MS: "-1" }, `WATERMARK_DELAY_MS must be an integer ≥ 0 (got "-1")`],
       [{ IDLE_TIMEOUT_MS: "0" }, `IDLE_TIMEOUT_MS must be an integer ≥ 1 (got "0")`],
       [{ ATTRIBUTION_WINDOW_MS: "0" }, `ATTRIBUTION_WINDOW_MS must be an integer ≥ 1 (got "0")`],

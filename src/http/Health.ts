@@ -1,6 +1,6 @@
 /**
  * Liveness and readiness: `/healthz` answers while the process runs; `/readyz` only while the
- * database answers, the source is connected and the engine makes progress (503 with the
+ * database answers, the source is connected (its broker reachable) and the engine makes progress (503 with the
  * reason in JSON otherwise). A process that is alive but stuck (messages waiting and nothing
  * read, or read and nothing written, for longer than `STUCK_AFTER_MS`) is not ready.
  */
@@ -45,7 +45,11 @@ export const progress = (stats: EngineStats, stuckAfterMs: number, since: number
   return { ok: true }
 }
 
-export const make = (sourceConnected: () => boolean, moving?: (now: number) => Check) =>
+/**
+ * `source`: whether the source is connected, with the reason when not (e.g. "Kafka broker
+ * unreachable since …: …"); `moving`: the engine's progress at processing time `now`.
+ */
+export const make = (source: () => Check, moving?: (now: number) => Check) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const database = sql`SELECT 1`.pipe(
@@ -56,11 +60,11 @@ export const make = (sourceConnected: () => boolean, moving?: (now: number) => C
     return Health.of({
       readiness: Effect.gen(function*() {
         const db = yield* database
-        const source = sourceConnected() ? { ok: true } : { ok: false, detail: "source not connected (no partitions assigned yet)" }
+        const connected = source()
         const engine = moving === undefined ? { ok: true } : moving(yield* Clock.currentTimeMillis)
-        return { ready: db.ok && source.ok && engine.ok, checks: { database: db, source, progress: engine } }
+        return { ready: db.ok && connected.ok && engine.ok, checks: { database: db, source: connected, progress: engine } }
       })
     })
   })
 
-export const layer = (sourceConnected: () => boolean, moving?: (now: number) => Check) => Layer.effect(Health, make(sourceConnected, moving))
+export const layer = (source: () => Check, moving?: (now: number) => Check) => Layer.effect(Health, make(source, moving))

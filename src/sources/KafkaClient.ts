@@ -34,7 +34,8 @@ export const toSourceError = (what: string) => (cause: unknown): SourceError => 
   }
   const unreachable = names.some((n) =>
     n === "KafkaJSConnectionError" || n === "KafkaJSNumberOfRetriesExceeded" || n === "KafkaJSBrokerNotFound" ||
-    n === "KafkaJSConnectionClosedError" || n === "KafkaJSRequestTimeoutError")
+    n === "KafkaJSConnectionClosedError" || n === "KafkaJSRequestTimeoutError" || n === "KafkaJSNoBrokerAvailableError" ||
+    n === "KafkaJSGroupCoordinatorNotFound")
   return new SourceError({
     reason: unreachable ? "BrokerUnavailable" : "Protocol",
     message: `${what}: ${e.message ?? String(cause)}`,
@@ -49,11 +50,16 @@ export const attempt = <A>(what: string, f: () => Promise<A>): Effect.Effect<A, 
 /** Messages kafkajs logs at ERROR while a fresh cluster creates `__consumer_offsets`: retried, not failures. */
 const TRANSIENT = /coordinator is not available|coordinator is loading|group is rebalancing|There is no leader for this topic-partition|This server does not host this topic-partition/i
 
+/** What kafkajs logs, at ERROR, for every retry while the broker is away. */
+const OUTAGE = /Connection error|Connection timeout|Closed connection|Failed to connect to seed broker|ECONNREFUSED|Crash:|Restarting the consumer/i
+
 /**
  * A kafkajs client whose log lines (WARN and ERROR) are Effect log lines of the current
- * context, with the retried coordinator noise of a fresh cluster demoted to DEBUG.
+ * context, with the retried coordinator noise of a fresh cluster demoted to DEBUG, and so
+ * its connection errors while `brokerAway()` says the caller already reported the outage
+ * (dozens a second otherwise).
  */
-export const makeClient = (settings: KafkaSettings): Effect.Effect<Kafka> =>
+export const makeClient = (settings: KafkaSettings, brokerAway: () => boolean = () => false): Effect.Effect<Kafka> =>
   Effect.gen(function*() {
     const context: Context.Context<never> = yield* Effect.context<never>()
     const run = Effect.runForkWith(context)
@@ -62,7 +68,7 @@ export const makeClient = (settings: KafkaSettings): Effect.Effect<Kafka> =>
       const detail = Object.keys(extra).length > 0 ? ` ${JSON.stringify(extra)}` : ""
       const line = `kafkajs ${namespace}: ${message}${detail}`
       if (level !== logLevel.ERROR && level !== logLevel.WARN) return
-      if (TRANSIENT.test(line)) run(Effect.logDebug(line))
+      if (TRANSIENT.test(line) || (OUTAGE.test(line) && brokerAway())) run(Effect.logDebug(line))
       else run(level === logLevel.ERROR ? Effect.logError(line) : Effect.logWarning(line))
     }
     return new KafkaClass({
@@ -73,6 +79,53 @@ export const makeClient = (settings: KafkaSettings): Effect.Effect<Kafka> =>
       connectionTimeout: 3_000,
       retry: { initialRetryTime: 300, retries: 8, maxRetryTime: 5_000 }
     })
+  })
+
+/** The innermost message of a kafkajs error ("connect ECONNREFUSED 127.0.0.1:9092"), on one line. */
+export const rootMessage = (cause: unknown): string => {
+  let c = cause as { message?: string; cause?: unknown } | undefined
+  while (c?.cause !== undefined && c.cause !== c && typeof (c.cause as { message?: unknown }).message === "string") c = c.cause as typeof c
+  return (c?.message ?? String(cause)).replace(/\s*\n\s*/g, " ").trim()
+}
+
+/**
+ * A probe of the brokers for the scope: each run asks one of them for the cluster's metadata,
+ * without retries and within `timeoutMs` (a broker that accepts connections but does not
+ * answer counts as unreachable). Its own client, silent: the probe fails every second while
+ * the broker is away, and that is reported through `/readyz`, not the log.
+ */
+export const makeProbe = (settings: KafkaSettings, timeoutMs = 3_000): Effect.Effect<Effect.Effect<void, SourceError>, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const kafka = new KafkaClass({
+      clientId: `${settings.clientId}-probe`,
+      brokers: [...settings.brokers],
+      logLevel: logLevel.NOTHING,
+      connectionTimeout: Math.min(1_000, timeoutMs),
+      requestTimeout: timeoutMs,
+      retry: { retries: 0 }
+    })
+    let admin: Admin | undefined
+    const drop = () => {
+      const a = admin
+      admin = undefined
+      return a === undefined ? Promise.resolve() : a.disconnect().catch(() => undefined)
+    }
+    yield* Effect.addFinalizer(() => Effect.promise(drop).pipe(Effect.timeout("2 seconds"), Effect.ignore))
+    const ask = attempt("Kafka broker unreachable", async () => {
+      if (admin === undefined) {
+        const a = kafka.admin()
+        admin = a
+        await a.connect()
+      }
+      await admin.describeCluster()
+    })
+    return ask.pipe(
+      Effect.timeoutOrElse({
+        duration: timeoutMs,
+        orElse: () => Effect.fail(new SourceError({ reason: "BrokerUnavailable", message: `no answer within ${timeoutMs} ms` }))
+      }),
+      Effect.tapError(() => Effect.promise(drop))
+    )
   })
 
 /** An admin connection for the scope. */

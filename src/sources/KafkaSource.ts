@@ -20,6 +20,15 @@
  *   high watermark and backlog (end offset > next offset): the engine can then tell a
  *   caught-up partition (idle after its timeout) from one that is behind.
  *
+ * - **The broker away.** A probe asks the broker for its metadata every `probeMs`; while it
+ *   fails, `health()` says since when and why (for `/readyz`). kafkajs retries requests with
+ *   capped backoff and restarts its consumer after a retriable crash; a crash it does not
+ *   restart (its retries exhausted on a connection error, no coordinator) is restarted here,
+ *   with backoff capped at 30 s, so an outage never leaves the consumer dead. When the
+ *   consumer rejoins, every partition it keeps is sought to the next offset handed on, a new
+ *   one starts from its stored position: nothing is skipped or read twice. After `giveUpMs`
+ *   of an unreachable broker the stream fails with SourceError "BrokerUnavailable".
+ *
  * kafkajs types do not leave this file and KafkaClient.ts.
  */
 import { Cause, Clock, Effect, Exit, Fiber, Queue, Schedule, Stream } from "effect"
@@ -28,7 +37,9 @@ import kafkajs from "kafkajs"
 import type { Admin, Consumer, EachBatchPayload, PartitionAssigner } from "kafkajs"
 import type { Envelope, PartitionRef, Position, Records, SourceEvent, UnboundedSource } from "../engine/Source.ts"
 import { partitionId } from "../engine/Source.ts"
-import { attempt, ensureTopics, makeAdmin, makeClient, type PartitionEnds, partitionEnds, toSourceError } from "./KafkaClient.ts"
+import {
+  attempt, ensureTopics, makeAdmin, makeClient, makeProbe, type PartitionEnds, partitionEnds, rootMessage, toSourceError
+} from "./KafkaClient.ts"
 import { SourceError } from "./SourceError.ts"
 
 const { AssignerProtocol } = kafkajs
@@ -69,6 +80,16 @@ export interface KafkaSourceOptions<E> {
   /** the most one fetch returns of a partition, i.e. the largest batch (default 1 MiB) */
   readonly maxBytesPerPartition?: number
   readonly clientId?: string
+  /** how often the broker is probed for `health()` (default 1000 ms) */
+  readonly probeMs?: number
+  /** fail the stream once the broker has been unreachable this long; 0 or absent: never */
+  readonly giveUpMs?: number
+}
+
+/** Whether the source is connected, and why not (one line, for `/readyz`). */
+export interface SourceHealth {
+  readonly ok: boolean
+  readonly detail?: string
 }
 
 export interface KafkaSource<E> extends UnboundedSource<SourceError | E> {
@@ -76,6 +97,8 @@ export interface KafkaSource<E> extends UnboundedSource<SourceError | E> {
   readonly handedOn: () => ReadonlyMap<string, number>
   /** how many times this consumer joined its group */
   readonly joins: () => number
+  /** not ok while the broker is unreachable or the consumer is out of its group after a crash */
+  readonly health: () => SourceHealth
 }
 
 /** The source's name in `shop.source_positions`. */
@@ -233,7 +256,11 @@ export const make = <E = never>(options: KafkaSourceOptions<E>): Effect.Effect<K
     const nowMs = () => Effect.runSyncWith(context)(Clock.currentTimeMillis)
     const log = Effect.runForkWith(context)
 
-    const kafka = yield* makeClient({ brokers: options.brokers, clientId: options.clientId ?? `insights-${options.groupId}` })
+    /** the broker does not answer the probe: since when, and the last error */
+    let unreachable: { readonly since: number; error: string } | undefined
+    const settings = { brokers: options.brokers, clientId: options.clientId ?? `insights-${options.groupId}` }
+    // while the probe reports the outage, kafkajs's retried connection errors are DEBUG lines
+    const kafka = yield* makeClient(settings, () => unreachable !== undefined)
     const admin: Admin = yield* makeAdmin(kafka)
     const partitionCount = yield* ensureTopics(admin, topics, options.partitions)
 
@@ -243,6 +270,10 @@ export const make = <E = never>(options: KafkaSourceOptions<E>): Effect.Effect<K
     const pendingCommits = new Map<string, Position>()
     let closing = false
     let joins = 0
+    /** the consumer crashed and has not rejoined its group since */
+    let crashed: { readonly since: number; error: string } | undefined
+    /** consecutive restarts of a consumer kafkajs gave up on, for the backoff */
+    let restarts = 0
 
     const consumer: Consumer = kafka.consumer({
       groupId: options.groupId,
@@ -267,6 +298,9 @@ export const make = <E = never>(options: KafkaSourceOptions<E>): Effect.Effect<K
     consumer.on(consumer.events.GROUP_JOIN, (event) => {
       try {
         joins++
+        if (crashed !== undefined) log(Effect.logInfo(`Kafka consumer back in group ${options.groupId} after ${Math.round((nowMs() - crashed.since) / 1000)} s`))
+        crashed = undefined
+        restarts = 0
         const assignment = event.payload.memberAssignment
         const assigned: Array<PartitionRef> = []
         for (const topic of Object.keys(assignment).sort()) {
@@ -309,8 +343,18 @@ export const make = <E = never>(options: KafkaSourceOptions<E>): Effect.Effect<K
 
     consumer.on(consumer.events.CRASH, (event) => {
       const { error, restart } = event.payload
-      if (restart) log(Effect.logWarning(`Kafka consumer restarting after: ${error.message}`))
-      else fail(toSourceError("the Kafka consumer stopped")(error))
+      if (closing) return
+      const message = rootMessage(error)
+      if (crashed === undefined) crashed = { since: nowMs(), error: message }
+      else crashed.error = message
+      if (restart) return log(Effect.logWarning(`Kafka consumer restarting after: ${error.message}`))
+      const stopped = toSourceError("the Kafka consumer stopped")(error)
+      if (stopped.reason !== "BrokerUnavailable" && unreachable === undefined) return fail(stopped)
+      // kafkajs gave up (its retries exhausted while the broker is away) and left the consumer
+      // stopped: start it again, with backoff; it rejoins and GROUP_JOIN seeks every partition
+      const delay = Math.min(30_000, 1_000 * 2 ** Math.min(restarts++, 5))
+      log(Effect.logWarning(`Kafka consumer stopped after: ${error.message}; starting it again in ${delay} ms`))
+      log(Effect.sleep(delay).pipe(Effect.andThen(Effect.sync(() => { if (!closing) runConsumer() }))))
     })
 
     // ---- start newly assigned partitions, one join at a time
@@ -324,7 +368,11 @@ export const make = <E = never>(options: KafkaSourceOptions<E>): Effect.Effect<K
           const storedById = new Map(stored.map((s) => [partitionId(s), s.offset]))
           const ends = new Map<string, PartitionEnds>()
           for (const topic of new Set(added.map((s) => s.ref.topic))) {
-            for (const e of yield* partitionEnds(admin, topic)) ends.set(partitionId({ topic, partition: e.partition }), e)
+            // the broker may go away between the join and this: wait for it (the give-up limit applies)
+            const read = partitionEnds(admin, topic).pipe(
+              Effect.retry({ while: (e) => e.isRetryable && !closing, schedule: Schedule.spaced("1 second") })
+            )
+            for (const e of yield* read) ends.set(partitionId({ topic, partition: e.partition }), e)
           }
           for (const s of added) {
             const end = ends.get(s.id) ?? { partition: s.ref.partition, low: 0, high: 0 }
@@ -478,8 +526,38 @@ export const make = <E = never>(options: KafkaSourceOptions<E>): Effect.Effect<K
     )
     // Joining can wait for a crashed member's session to expire: not part of starting up (the
     // engine reports not ready until `Assigned`). kafkajs reports a failed join as a CRASH.
-    consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch })
-      .catch((error: unknown) => fail(toSourceError("cannot join the consumer group")(error)))
+    const runConsumer = () => {
+      consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch })
+        .catch((error: unknown) => fail(toSourceError("cannot join the consumer group")(error)))
+    }
+    runConsumer()
+
+    // ---- the broker's reachability, for health() and the give-up limit
+    const probe = yield* makeProbe(settings)
+    const giveUpMs = options.giveUpMs ?? 0
+    const seconds = (ms: number) => `${Math.round(ms / 1000)} s`
+    const checkBroker = Effect.gen(function*() {
+      const result = yield* Effect.result(probe)
+      const now = yield* Clock.currentTimeMillis
+      if (result._tag === "Success") {
+        if (unreachable !== undefined) yield* Effect.logInfo(`Kafka broker reachable again after ${seconds(now - unreachable.since)}`)
+        unreachable = undefined
+        return false
+      }
+      const error = rootMessage(result.failure.cause ?? result.failure)
+      if (unreachable === undefined) {
+        unreachable = { since: now, error }
+        yield* Effect.logWarning(`Kafka broker unreachable: ${error}; retrying`)
+      } else unreachable.error = error
+      if (giveUpMs <= 0 || now - unreachable.since < giveUpMs || closing) return false
+      fail(new SourceError({
+        reason: "BrokerUnavailable",
+        message: `Kafka broker unreachable for ${seconds(now - unreachable.since)} (since ${new Date(unreachable.since).toISOString()}, ` +
+          `give-up limit ${giveUpMs} ms): ${error}`
+      }))
+      return true
+    })
+    yield* Effect.forkScoped(Effect.repeat(checkBroker, { schedule: Schedule.spaced(options.probeMs ?? 1_000), until: (gaveUp) => gaveUp }))
     yield* Effect.logInfo(`reading Kafka topics ${topics.join(", ")} (${partitionCount} partitions each) as group ${options.groupId}`)
 
     const events: Stream.Stream<SourceEvent, SourceError | E> = Stream.fromQueue(queue).pipe(
@@ -501,6 +579,15 @@ export const make = <E = never>(options: KafkaSourceOptions<E>): Effect.Effect<K
         }),
       partitionsPerTopic: partitionCount,
       handedOn: () => new Map([...slots.values()].filter((s) => s.state === "ready").map((s) => [s.id, s.next])),
-      joins: () => joins
+      joins: () => joins,
+      health: () => {
+        if (unreachable !== undefined) {
+          return { ok: false, detail: `Kafka broker unreachable since ${new Date(unreachable.since).toISOString()}: ${unreachable.error}` }
+        }
+        if (crashed !== undefined) {
+          return { ok: false, detail: `Kafka consumer rejoining group ${options.groupId} since ${new Date(crashed.since).toISOString()}: ${crashed.error}` }
+        }
+        return { ok: true }
+      }
     } satisfies KafkaSource<E>
   })
