@@ -43,13 +43,23 @@ export interface WorkerView {
   readonly report: WorkerReport | undefined
 }
 
-/** Sends `report()` to the primary every `everyMs` (a worker's side). */
+/**
+ * Sends `report()` to the primary every `everyMs` (a worker's side). A worker whose primary is
+ * gone (killed with SIGKILL: its IPC channel closes) stops as on a SIGTERM, so no orphan goes
+ * on holding partitions.
+ */
 export const reportToPrimary = (report: () => Effect.Effect<WorkerReport>, everyMs = 1_000) =>
-  Effect.forkScoped(Effect.forever(Effect.gen(function*() {
-    const r = yield* report()
-    if (process.send !== undefined && process.connected) process.send(r)
-    yield* Effect.sleep(everyMs)
-  })))
+  Effect.gen(function*() {
+    yield* Effect.sync(() => {
+      if (!process.connected) process.kill(process.pid, "SIGTERM")
+      else process.once("disconnect", () => process.kill(process.pid, "SIGTERM"))
+    })
+    yield* Effect.forkScoped(Effect.forever(Effect.gen(function*() {
+      const r = yield* report()
+      if (process.send !== undefined && process.connected) process.send(r)
+      yield* Effect.sleep(everyMs)
+    })))
+  })
 
 /** Starts workers 1..count−1 for the scope's life (the primary's side). */
 export const supervise = (count: number): Effect.Effect<{ readonly views: () => ReadonlyArray<WorkerView> }, never, Scope.Scope> =>

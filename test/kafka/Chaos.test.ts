@@ -3,8 +3,10 @@
  * redelivered duplicates and garbage among them) and is killed with SIGKILL at random moments
  * (CHAOS_KILLS times, 10 by default; the moments drawn from CHAOS_SEED), restarted each time.
  * At the end every table it writes equals an uninterrupted run's over the same topics, row for
- * row, and every valid message is in the raw lake exactly once. `scripts/chaos` runs it with
- * a seed and a count of your choosing.
+ * row, and every valid message is in the raw lake exactly once. Then the same with
+ * `WORKERS=2`, each kill either the whole process (its worker must stop too: no orphan) or
+ * only the worker (the primary starts it again). `scripts/chaos` runs it with a seed and a
+ * count of your choosing.
  */
 import { DuckDBInstance } from "@duckdb/node-api"
 import { spawn } from "node:child_process"
@@ -15,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { makeRandom } from "../../src/generator/Random.ts"
 import { createDatabase, dropDatabase, postgresAvailable, query } from "../support/TestDatabase.ts"
 import { kafkaBrokers, produce, uniqueName } from "../support/Kafka.ts"
-import { checkoutsOf, clicksOf, count, type Daemon, distCli, generate, httpStatus, node, readTopic, sleep, startDaemon, waitFor } from "./Harness.ts"
+import { apiStatus, checkoutsOf, clicksOf, count, type Daemon, distCli, generate, httpStatus, node, readTopic, sleep, startDaemon, waitFor } from "./Harness.ts"
 
 const brokers = await kafkaBrokers()
 const pgOk = await postgresAvailable()
@@ -29,14 +31,14 @@ const tables = async (url: string) => ({
   rollup: await query(url, "SELECT hour, dimension, value, checkouts, paid_checkouts, units, revenue, profit FROM shop.hourly_rollup ORDER BY 1, 2, 3")
 })
 
-describe.skipIf(brokers === undefined || !pgOk)(`chaos: ${KILLS} kills -9 at random moments (seed ${SEED})`, () => {
+const chaos = (workers: number) => describe.skipIf(brokers === undefined || !pgOk)(`chaos, WORKERS=${workers}: ${KILLS} kills -9 at random moments (seed ${SEED})`, () => {
   const dbs: Array<{ url: string; name: string }> = []
   const clicks = uniqueName("clicks"), checkouts = uniqueName("checkouts")
   const kafkaEnv = { KAFKA_BROKERS: brokers ?? "", CLICKS_TOPIC: clicks, CHECKOUTS_TOPIC: checkouts, KAFKA_PARTITIONS: "3" }
   const lakes = [fs.mkdtempSync(path.join(os.tmpdir(), "chaos-lake-")), fs.mkdtempSync(path.join(os.tmpdir(), "chaos-plain-lake-"))]
-  const engineEnv = (db: { url: string }, group: string, lakeDir: string) => ({
+  const engineEnv = (db: { url: string }, group: string, lakeDir: string, members = workers) => ({
     ...kafkaEnv, KAFKA_GROUP_ID: group, DATABASE_URL: db.url, IDLE_TIMEOUT_MS: "1500", WATERMARK_DELAY_MS: "500",
-    KAFKA_SESSION_TIMEOUT_MS: "6000", LAKE_DIR: lakeDir, LAKE_FLUSH_MS: "700", ROLLUP_EVERY_MS: "300", RECS_SNAPSHOT_MS: "400"
+    KAFKA_SESSION_TIMEOUT_MS: "6000", LAKE_DIR: lakeDir, LAKE_FLUSH_MS: "700", ROLLUP_EVERY_MS: "300", RECS_SNAPSHOT_MS: "400", WORKERS: String(members)
   })
   const running: Array<Daemon> = []
 
@@ -51,7 +53,7 @@ describe.skipIf(brokers === undefined || !pgOk)(`chaos: ${KILLS} kills -9 at ran
 
   it("every table equals an uninterrupted run's, and the lake holds every valid message once", async () => {
     const [crashed, plain] = [dbs[0]!, dbs[1]!]
-    const random = makeRandom(SEED)
+    const random = makeRandom(SEED + workers)
     await generate(["--rate", "max", "--count", "3000", "--seed", String(SEED % 1000)], kafkaEnv) // a backlog; creates the topics
     // redeliveries of what is there, and garbage
     const backlog = await readTopic(brokers!, checkouts)
@@ -71,23 +73,39 @@ describe.skipIf(brokers === undefined || !pgOk)(`chaos: ${KILLS} kills -9 at ran
       { env: { ...process.env, ...kafkaEnv }, stdio: "ignore" })
     const liveDone = new Promise((resolve) => live.once("exit", resolve))
     const group = uniqueName("chaos")
-    const moments: Array<number> = []
+    const moments: Array<string> = []
+    const gone = (pid: number) => { try { process.kill(pid, 0); return false } catch { return true } }
+    let daemon: Daemon | undefined
     for (let k = 0; k < KILLS; k++) {
-      const daemon = await startDaemon(engineEnv(crashed, group, lakes[0]!))
-      running.push(daemon)
+      if (daemon === undefined) {
+        daemon = await startDaemon(engineEnv(crashed, group, lakes[0]!))
+        running.push(daemon)
+      }
+      const d = daemon
       // a random moment: one kill in three during start-up (migrations, joining the group,
       // restoring), the others once it reads (mid-batch, mid-flush, between flushes)
-      if (!random.chance(1 / 3)) await waitFor("ready", () => httpStatus(daemon.port, "/readyz"), (s) => s === 200, 30_000)
+      if (!random.chance(1 / 3)) await waitFor("ready", () => httpStatus(d.port, "/readyz"), (s) => s === 200, 30_000)
       const wait = random.between(0, 1_500)
-      moments.push(wait)
       await sleep(wait)
-      await daemon.stop("SIGKILL")
+      const status = workers > 1 ? await apiStatus<{ workers?: ReadonlyArray<{ index: number; pid: number | null }> }>(d) : undefined
+      const workerPids = (status?.workers ?? []).filter((w) => w.index > 0 && w.pid !== null).map((w) => w.pid!)
+      if (workerPids.length > 0 && random.chance(1 / 2)) {
+        moments.push(`worker@${wait}`)
+        for (const pid of workerPids) process.kill(pid, "SIGKILL") // the primary starts it again
+      } else {
+        moments.push(`process@${wait}`)
+        await d.stop("SIGKILL")
+        daemon = undefined
+        // its workers see their primary gone and stop: no orphan holds partitions
+        await waitFor("the workers of the killed process gone", async () => workerPids.every(gone), (ok) => ok, 15_000)
+      }
       // mid-way, once every partition has delivered (before that a partition that never
       // delivered holds the watermark at −∞, SPEC §2, and nothing is late)
       if (k === Math.floor(KILLS / 2)) await Promise.all([lateCheckout(), lateClick()])
     }
     await liveDone
-    const last = await startDaemon(engineEnv(crashed, group, lakes[0]!))
+    console.log(`[chaos WORKERS=${workers}] kills (what, after ms): ${moments.join(", ")}`)
+    const last = daemon ?? await startDaemon(engineEnv(crashed, group, lakes[0]!))
     running.push(last)
     await waitFor("ready", () => httpStatus(last.port, "/readyz"), (s) => s === 200, 30_000)
 
@@ -96,13 +114,14 @@ describe.skipIf(brokers === undefined || !pgOk)(`chaos: ${KILLS} kills -9 at ran
     const distinctCheckouts = new Set(ks.map((k) => k.id)).size
     const settle = async (url: string, d: Daemon) => {
       await waitFor("every checkout written", () => count(url, "shop.checkout_attribution"), (n) => n >= distinctCheckouts, 90_000)
-        .catch((e) => { throw new Error(`${(e as Error).message} (kill moments ${moments.join(", ")} ms)\n--- daemon ---\n${d.output().slice(-3_000)}`) })
+        .catch((e) => { throw new Error(`${(e as Error).message} (kills ${moments.join(", ")} ms)\n--- daemon ---\n${d.output().slice(-3_000)}`) })
       await sleep(2_000) // the rollup and the last lake flush
     }
     await settle(crashed.url, last)
     expect((await last.stop("SIGTERM")).code).toBe(0) // a clean stop writes what the lake buffers
 
-    const uninterrupted = await startDaemon(engineEnv(plain, uniqueName("plain"), lakes[1]!))
+    // the reference: one worker, never interrupted
+    const uninterrupted = await startDaemon(engineEnv(plain, uniqueName("plain"), lakes[1]!, 1))
     running.push(uninterrupted)
     await settle(plain.url, uninterrupted)
     expect((await uninterrupted.stop("SIGTERM")).code).toBe(0)
@@ -110,7 +129,7 @@ describe.skipIf(brokers === undefined || !pgOk)(`chaos: ${KILLS} kills -9 at ran
     expect(a.attribution.length).toBe(distinctCheckouts)
     expect(a.late.map((l) => l["event_id"]), "the late click and the late checkout").toEqual(expect.arrayContaining(["late-c1", "late-k1"]))
     expect(a.attribution.find((r) => r["checkout_id"] === "late-k1")?.["is_late"]).toBe(true)
-    expect(a, `kill moments ${moments.join(", ")} ms`).toEqual(b)
+    expect(a, `kills ${moments.join(", ")} ms`).toEqual(b)
 
     const duck = await (await DuckDBInstance.create(":memory:")).connect()
     for (const [topic, valid] of [[clicks, cs.length], [checkouts, ks.length]] as const) {
@@ -121,3 +140,6 @@ describe.skipIf(brokers === undefined || !pgOk)(`chaos: ${KILLS} kills -9 at ran
     duck.closeSync()
   }, 120_000 + KILLS * 15_000)
 })
+
+chaos(1)
+chaos(2)
