@@ -54,6 +54,20 @@ interface Status {
 }
 const status = (d: Daemon) => apiStatus<Status>(d)
 
+/**
+ * How long moved tasks took to resume: from each one's claim (task_owners.claimed_at) to its
+ * new owner's first committed position of the attribution job (source_positions.updated_at
+ * under the new epoch), the longest over `tasks`, in ms.
+ */
+const resumedAfter = (url: string, source: string, tasks: ReadonlyArray<number>) =>
+  waitFor("the moved tasks commit under their new owner", () => query<{ task: number; ms: string | null }>(url, `
+      SELECT o.task, (extract(epoch FROM min(p.updated_at) - o.claimed_at) * 1000)::bigint::text AS ms
+      FROM shop.task_owners o LEFT JOIN shop.source_positions p
+        ON p.source = o.source AND p.task = o.task AND p.epoch = o.epoch AND p.job = 'attribution'
+      WHERE o.source = $1 AND o.task = ANY($2::int[]) GROUP BY o.task, o.claimed_at`, [source, tasks]),
+    (rows) => rows.length === tasks.length && rows.every((r) => r.ms !== null), 20_000)
+    .then((rows) => Math.max(...rows.map((r) => Number(r.ms))))
+
 /** task_owners' `owner` of a daemon (TaskOwnership.ownerName: host:pid). */
 const ownerOf = (d: Daemon) => `:${d.process.pid}`
 const ownedBy = (os: ReadonlyArray<Owner>, d: Daemon) => os.filter((o) => o.owner.endsWith(ownerOf(d))).map((o) => o.task)
@@ -145,7 +159,7 @@ describe.skipIf(brokers === undefined || !pgOk)("members join and leave on a rea
     const ofM2 = ownedBy(s1, m2)
     expectMoves(s0, s1, ofM2)
     await waitFor("member 1 dropped the tasks it lost", () => status(m1), (s) => s !== undefined && s.tasks.length === 2, 10_000).catch(withOutput([m1, m2]))
-    log(`member 2 joined with tasks ${ofM2}`)
+    log(`member 2 joined with tasks ${ofM2}; they resumed ${await resumedAfter(rebalanced.url, source, ofM2)} ms after their claim`)
 
     // ---- chunk 2, read by both, then a click and a checkout two hours behind (late)
     await generate(["--rate", "max", "--count", "1500", "--seed", "102"], kafkaEnv)
@@ -176,7 +190,7 @@ describe.skipIf(brokers === undefined || !pgOk)("members join and leave on a rea
     const ofM3 = ownedBy(s3, m3), ofM1 = ownedBy(s3, m1)
     expectMoves(s2, s3, ofM3)
     await waitFor("member 1 dropped the tasks it lost", () => status(m1), (s) => s !== undefined && s.tasks.length === 2, 10_000).catch(withOutput([m1, m3]))
-    log(`member 3 joined with tasks ${ofM3}`)
+    log(`member 3 joined with tasks ${ofM3}; they resumed ${await resumedAfter(rebalanced.url, source, ofM3)} ms after their claim`)
 
     // ---- chunk 3; member 1 is frozen once it has read all of its part, before it wrote it all
     await generate(["--rate", "max", "--count", "1500", "--seed", "103"], kafkaEnv)
