@@ -181,13 +181,14 @@ export class Recommenders {
     return undefined
   }
 
-  /** The most popular products over every task's model (scores summed), best first. */
+  /** The most popular products over every task's model (the mean of their scores, so still 0..1), best first. */
   popular(n = 10): ReadonlyArray<Scored> {
     const sum = new Map<string, number>()
     for (const m of this.tasks.values()) {
       for (const s of m.model.popular(m.clock, n)) sum.set(s.productId, (sum.get(s.productId) ?? 0) + s.score)
     }
-    return [...sum].map(([productId, score]) => ({ productId, score }))
+    const tasks = Math.max(1, this.tasks.size)
+    return [...sum].map(([productId, score]) => ({ productId, score: score / tasks }))
       .sort((a, b) => b.score - a.score || (a.productId < b.productId ? -1 : a.productId > b.productId ? 1 : 0))
       .slice(0, n)
   }
