@@ -8,6 +8,7 @@ import { Clock, Context, Effect, Layer, Option, Schedule } from "effect"
 import type { Scope } from "effect"
 import { SqlClient } from "effect/sql"
 import * as fs from "node:fs"
+import * as os from "node:os"
 import { EngineConfig } from "./config.ts"
 import * as CommandDatabase from "./commands/Database.ts"
 import { EngineStats } from "./engine/EngineStats.ts"
@@ -103,12 +104,14 @@ export const daemon = Effect.gen(function*() {
       yield* setGrafanaPassword(config.grafanaPassword).pipe(
         Effect.catch((e) => Effect.logWarning(`cannot set the grafana role's password: ${e.message}`))
       )
-      if (config.workers > 1 && Option.isNone(config.kafkaBrokers)) {
-        yield* Effect.logWarning(`WORKERS=${config.workers} needs KAFKA_BROKERS: the in-process generator runs in one process`)
-      } else if (config.workers > 1) {
+      // with Kafka, one member per core unless WORKERS says otherwise; the generator is one process
+      const workers = Option.isNone(config.kafkaBrokers) ? 1 : Option.getOrElse(config.workers, () => os.availableParallelism())
+      if (Option.isNone(config.kafkaBrokers) && Option.getOrElse(config.workers, () => 1) > 1) {
+        yield* Effect.logWarning(`WORKERS=${Option.getOrThrow(config.workers)} needs KAFKA_BROKERS: the in-process generator runs in one process`)
+      } else if (workers > 1) {
         // after the migrations: the workers find the schema in place
-        team = yield* Workers.supervise(config.workers)
-        yield* Effect.logInfo(`${config.workers} workers: this process and ${config.workers - 1} more in the consumer group`)
+        team = yield* Workers.supervise(workers)
+        yield* Effect.logInfo(`${workers} workers: this process and ${workers - 1} more in the consumer group`)
       }
     }
     const { source, health } = yield* makeSource(config)

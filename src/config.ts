@@ -154,8 +154,8 @@ export const EngineConfig = Config.all({
   engineStatusRetentionMs: ms("ENGINE_STATUS_RETENTION_MS", 7 * 86_400_000, 0),
   ingestErrorsRetentionMs: ms("INGEST_ERRORS_RETENTION_MS", 30 * 86_400_000, 0),
   lateEventsRetentionMs: ms("LATE_EVENTS_RETENTION_MS", 30 * 86_400_000, 0),
-  /** members of the consumer group this process runs (Kafka only): itself and WORKERS − 1 child processes */
-  workers: count("WORKERS", 1),
+  /** members of the consumer group this process runs (Kafka only): itself and WORKERS − 1 child processes; unset: one per core */
+  workers: optionalNumber("WORKERS", { integer: true, min: 1 }),
   /** /readyz says stuck when messages wait and nothing is read, or is read and nothing written, for this long */
   stuckAfterMs: ms("STUCK_AFTER_MS", 60_000, 1),
   /** how often rows past retention are deleted */

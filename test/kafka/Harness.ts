@@ -52,7 +52,8 @@ export interface Daemon {
 export const startDaemon = async (env: Record<string, string>): Promise<Daemon> => {
   const port = await freePort()
   const child = spawn(node, [distMain], {
-    env: { ...process.env, HTTP_PORT: String(port), ...env },
+    // one member per daemon unless a test asks for more (WORKERS defaults to one per core)
+    env: { ...process.env, HTTP_PORT: String(port), WORKERS: "1", ...env },
     stdio: ["ignore", "pipe", "pipe"]
   })
   let output = ""
