@@ -5,12 +5,14 @@
  * chart and the summary of what was sampled are still written (a second signal kills the
  * children at once). Exit 0, 1 when the run failed, 2 on wrong usage.
  */
+import * as fs from "node:fs"
 import * as path from "node:path"
 import { parseArgs } from "node:util"
 import * as Soak from "./commands/Soak.ts"
 
 const USAGE = "usage: scripts/soak [--minutes N] [--rate R] [--every-seconds S] [--out DIR] [--kafka]\n" +
-  "                   [--warmup FRACTION] [--window-minutes W] [--flat-mb-per-hour T]\n\n" +
+  "                   [--warmup FRACTION] [--window-minutes W] [--flat-mb-per-hour T]\n" +
+  "       scripts/soak --from-csv FILE [same flags]   (the summary and chart of an earlier run again; its summary.json gives the run's parameters)\n\n" +
   "defaults: 20 minutes, 2000 msg/s, a sample every 60 s, warm-up 0.2 of the run, the attribution window\n" +
   "(and dedup retention) half the warm-up (at most 60), flat when |slope| <= 10 MB/h;\n" +
   "--out test-artifacts/soak-<time>: soak.csv, soak.svg, soak.png, summary.json, daemon.log.\n" +
@@ -28,7 +30,7 @@ const parsed = (() => {
       options: {
         minutes: { type: "string" }, rate: { type: "string" }, "every-seconds": { type: "string" }, out: { type: "string" },
         kafka: { type: "boolean" }, warmup: { type: "string" }, "window-minutes": { type: "string" },
-        "flat-mb-per-hour": { type: "string" }, help: { type: "boolean" }
+        "flat-mb-per-hour": { type: "string" }, "from-csv": { type: "string" }, help: { type: "boolean" }
       },
       strict: true
     }).values
@@ -66,7 +68,23 @@ const onSignal = (signal: NodeJS.Signals) => {
 process.on("SIGINT", onSignal)
 process.on("SIGTERM", onSignal)
 
-const result = await Soak.run({
+const fromCsv = parsed["from-csv"]
+const earlier = fromCsv === undefined ? undefined : (() => {
+  const file = path.join(path.dirname(fromCsv), "summary.json")
+  return fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, "utf8")) as Partial<Soak.SoakSummary> : {}
+})()
+const result = earlier !== undefined && fromCsv !== undefined
+  ? await Soak.rechart(fromCsv, {
+    minutes: earlier.plannedMinutes ?? minutes,
+    rate: parsed.rate === undefined ? earlier.rate ?? 2_000 : positive("rate", parsed.rate, 2_000),
+    everySeconds: parsed["every-seconds"] === undefined ? earlier.everySeconds ?? 60 : positive("every-seconds", parsed["every-seconds"], 60),
+    kafka: parsed.kafka === true || earlier.source === "kafka",
+    warmup,
+    windowMinutes: parsed["window-minutes"] === undefined ? earlier.windowMinutes ?? 1 : positive("window-minutes", parsed["window-minutes"], 1),
+    flatMbPerHour: positive("flat-mb-per-hour", parsed["flat-mb-per-hour"], 10),
+    out: path.resolve(parsed.out ?? path.dirname(fromCsv))
+  })
+  : await Soak.run({
   minutes,
   rate: positive("rate", parsed.rate, 2_000),
   everySeconds: positive("every-seconds", parsed["every-seconds"], 60),

@@ -13,15 +13,19 @@
  * the daemon is sent SIGTERM and what was sampled is kept) it writes the chart (SVG and
  * PNG, see SoakChart.ts) and `summary.json`, and returns the summary.
  *
- * The flatness verdict: the least-squares slope of RSS and of heap used over the samples
- * after the warm-up (the first `warmup` of the run), in MB (10^6 bytes) per hour. The
- * attribution window and the dedup retention are set to `windowMinutes` (by default half
- * the warm-up), so the keyed state has reached its steady size when the warm-up ends and
- * any growth after it is not the window filling up. Flat is |slope| ≤ `flatMbPerHour`
- * (10 by default): a 16-minute window of a sawtooth heap cannot resolve much less than
- * that (the fit's standard error is reported alongside), and a leak proportional to the
- * load is far larger at soak rates — one byte kept per event at 2 000 events/s is
- * 7.2 MB/h; the summary also gives the slope per event processed.
+ * The flatness verdict: the least-squares slope, in MB (10^6 bytes) per hour, over the
+ * samples after the warm-up (the first `warmup` of the run) of RSS and of the heap's floor
+ * (the troughs the collector brings heap used back to; the slope of every heap sample is
+ * reported too). The attribution window and the dedup retention are set to `windowMinutes`
+ * (by default half the warm-up), so the keyed state has reached its steady size when the
+ * warm-up ends and growth after it is not the window filling up. A series is flat when
+ * |slope| ≤ `flatMbPerHour`, 10 by default: 240 MB a day, the most a daemon of this size
+ * (~0.5–1 GB) could keep leaking between weekly restarts without running a 2-core VM out of
+ * memory; it is also 1.5 bytes per event at 1 800 events/s, so any per-event leak shows far
+ * above it. Beyond the threshold the verdict is `growing` or `falling` only when the slope
+ * is more than twice its standard error, and `inconclusive` otherwise: a 20-minute run
+ * resolves tens of MB/h (the standard error is in the summary), so it catches gross leaks
+ * and a run of hours is what shows the 10 MB/h.
  */
 import { PgClient } from "@effect/sql-pg"
 import { Effect, Redacted } from "effect"
@@ -126,6 +130,29 @@ export const afterWarmup = (samples: ReadonlyArray<Sample>, warmup: number): Rea
   return samples.filter((s) => s.elapsedS >= warmup * end)
 }
 
+/**
+ * The troughs of a sawtooth: the samples lower than both neighbours. Heap used is mostly
+ * garbage between collections (at 2 000 events/s it swings by ~250 MB); what a leak raises is
+ * the floor the collector brings it back to, so the heap's verdict is taken on these.
+ */
+export const troughs = (points: ReadonlyArray<readonly [number, number]>): ReadonlyArray<readonly [number, number]> =>
+  points.filter((p, i) => i > 0 && i < points.length - 1 && p[1] < points[i - 1]![1] && p[1] < points[i + 1]![1])
+
+/**
+ * One series' verdict: `flat` when |slope| ≤ the threshold; beyond it, `growing` (or
+ * `falling`) only when the slope is also more than twice its standard error, otherwise
+ * `inconclusive` (the run is too short or too noisy to tell: run it longer).
+ */
+export const judge = (f: Fit | undefined, threshold: number): "flat" | "growing" | "falling" | "inconclusive" | "too few samples" => {
+  if (f === undefined) return "too few samples"
+  if (Math.abs(f.slopePerHour) <= threshold) return "flat"
+  if (!(Math.abs(f.slopePerHour) > 2 * f.stderrPerHour)) return "inconclusive"
+  return f.slopePerHour > 0 ? "growing" : "falling"
+}
+
+const combine = (verdicts: ReadonlyArray<ReturnType<typeof judge>>): ReturnType<typeof judge> =>
+  (["too few samples", "growing", "inconclusive", "falling", "flat"] as const).find((v) => verdicts.includes(v)) ?? "flat"
+
 /** The summary of a run's samples (what `summary.json` and the last line of output hold). */
 export const summarize = (samples: ReadonlyArray<Sample>, o: Pick<SoakOptions, "warmup" | "flatMbPerHour" | "rate" | "everySeconds" | "kafka" | "windowMinutes" | "minutes">) => {
   const first = samples[0]
@@ -134,29 +161,19 @@ export const summarize = (samples: ReadonlyArray<Sample>, o: Pick<SoakOptions, "
   const events = last?.eventsTotal ?? 0
   const eventsPerSecond = seconds > 0 ? (last!.eventsTotal - first!.eventsTotal) / seconds : null
   const steady = afterWarmup(samples, o.warmup)
-  const memory = (pick: (s: Sample) => number) => {
-    const f = fit(steady.map((s) => [s.elapsedS, pick(s)] as const))
-    return {
-      ...range(steady.map(pick)),
-      slopeMbPerHour: f === undefined ? null : round(f.slopePerHour, 2),
-      stderrMbPerHour: f === undefined || Number.isNaN(f.stderrPerHour) ? null : round(f.stderrPerHour, 2),
-      /** the slope divided by the events processed per hour: bytes kept per event, were it a leak */
-      bytesPerEvent: f === undefined || eventsPerSecond === null || eventsPerSecond <= 0 ? null : round((f.slopePerHour * 1e6) / (eventsPerSecond * 3600), 3),
-      fit: f
-    }
-  }
-  const rss = memory((s) => s.rssMb)
-  const heap = memory((s) => s.heapUsedMb)
-  const within = (slope: number | null) => slope !== null && Math.abs(slope) <= o.flatMbPerHour
-  const verdict = rss.slopeMbPerHour === null || heap.slopeMbPerHour === null
-    ? "too few samples"
-    : within(rss.slopeMbPerHour) && within(heap.slopeMbPerHour)
-    ? "flat"
-    : Math.max(rss.slopeMbPerHour, heap.slopeMbPerHour) > o.flatMbPerHour
-    ? "growing"
-    : "falling"
-  const { fit: rssFit, ...rssMb } = rss
-  const { fit: heapFit, ...heapMb } = heap
+  const perEvent = (f: Fit | undefined) =>
+    f === undefined || eventsPerSecond === null || eventsPerSecond <= 0 ? null : round((f.slopePerHour * 1e6) / (eventsPerSecond * 3600), 3)
+  const slope = (f: Fit | undefined) => f === undefined ? null : round(f.slopePerHour, 2)
+  const stderr = (f: Fit | undefined) => f === undefined || Number.isNaN(f.stderrPerHour) ? null : round(f.stderrPerHour, 2)
+  const points = (pick: (s: Sample) => number) => steady.map((s) => [s.elapsedS, pick(s)] as const)
+
+  const rssFit = fit(points((s) => s.rssMb))
+  const heapFit = fit(points((s) => s.heapUsedMb))
+  const heapTroughs = troughs(points((s) => s.heapUsedMb))
+  // at least three troughs for a line through the floor; fewer: the raw samples
+  const floorFit = heapTroughs.length >= 3 ? fit(heapTroughs) : undefined
+  const rssVerdict = judge(rssFit, o.flatMbPerHour)
+  const heapVerdict = judge(floorFit ?? heapFit, o.flatMbPerHour)
   return {
     summary: {
       samples: samples.length,
@@ -169,14 +186,32 @@ export const summarize = (samples: ReadonlyArray<Sample>, o: Pick<SoakOptions, "
       windowMinutes: o.windowMinutes,
       events,
       eventsPerSecond: eventsPerSecond === null ? null : Math.round(eventsPerSecond),
-      rssMb,
-      heapMb,
+      /** after the warm-up; the slope of a least-squares line, MB/h, its standard error, and the slope per event processed */
+      rssMb: { ...range(steady.map((s) => s.rssMb)), slopeMbPerHour: slope(rssFit), stderrMbPerHour: stderr(rssFit), bytesPerEvent: perEvent(rssFit) },
+      heapMb: {
+        ...range(steady.map((s) => s.heapUsedMb)),
+        slopeMbPerHour: slope(heapFit), stderrMbPerHour: stderr(heapFit), bytesPerEvent: perEvent(heapFit),
+        /** the same through the troughs (the heap after a collection), when there are three or more */
+        floor: floorFit === undefined ? null : {
+          troughs: heapTroughs.length,
+          first: round(heapTroughs[0]![1]), last: round(heapTroughs[heapTroughs.length - 1]![1]),
+          slopeMbPerHour: slope(floorFit), stderrMbPerHour: stderr(floorFit), bytesPerEvent: perEvent(floorFit)
+        }
+      },
       clicksHeld: range(steady.map((s) => s.clicksHeld)),
       usersWithRecs: last?.usersWithRecs ?? null,
-      flat: { thresholdMbPerHour: o.flatMbPerHour, rss: within(rss.slopeMbPerHour), heap: within(heap.slopeMbPerHour), verdict }
+      flat: {
+        thresholdMbPerHour: o.flatMbPerHour,
+        rss: rssVerdict,
+        /** judged on the floor when there is one */
+        heap: heapVerdict,
+        heapJudgedOn: floorFit === undefined ? "samples" : "floor",
+        verdict: combine([rssVerdict, heapVerdict])
+      }
     },
     rssFit,
-    heapFit
+    heapFit: floorFit ?? heapFit,
+    heapJudgedOn: floorFit === undefined ? "samples" as const : "floor" as const
   }
 }
 
@@ -268,6 +303,55 @@ export interface SoakResult {
   }
   /** 0, or 1 when the run failed (the daemon did not start or died, too few samples, no chart) */
   readonly exitCode: number
+}
+
+type ChartOptions = Pick<SoakOptions, "warmup" | "flatMbPerHour" | "rate" | "everySeconds" | "kafka" | "windowMinutes" | "minutes">
+
+/** The summary of `samples`, and their chart as SVG and PNG (`png` is null when chromium failed; the reason is in `errors`). */
+const draw = async (samples: ReadonlyArray<Sample>, o: ChartOptions, files: { readonly svg: string; readonly png: string }, interrupted: boolean, errors: Array<string>) => {
+  const { summary, rssFit, heapFit, heapJudgedOn } = summarize(samples, o)
+  const source = o.kafka ? "Kafka (generate --to kafka)" : "in-process generator"
+  const title = `Soak: ${summary.minutes} min at ${o.rate.toLocaleString("en-US")} msg/s, ${source}${interrupted ? " (stopped early)" : ""}`
+  const whole = (v: number | null) => v === null ? "–" : Math.round(v).toLocaleString("en-US")
+  const mb = (r: { readonly first: number | null; readonly last: number | null }) => `${whole(r.first)}→${whole(r.last)} MB`
+  const floor = summary.heapMb.floor === null ? "" : ` (floor ${mb(summary.heapMb.floor)})`
+  const subtitle = [
+    `node dist/main.js, Node ${process.version}, ${os.cpus().length} cores, ${(samples[0]?.at ?? "").slice(0, 10)}; a sample every ${o.everySeconds} s (${summary.samples}); ` +
+    `warm-up ${Math.round(o.warmup * 100)} %; attribution window and dedup retention ${o.windowMinutes} min`,
+    `${whole(summary.eventsPerSecond)} events/s; after warm-up RSS ${mb(summary.rssMb)} (max ${whole(summary.rssMb.max)}), heap ${mb(summary.heapMb)}${floor}; ` +
+    `verdict: ${summary.flat.verdict} (flat: |slope| ≤ ${o.flatMbPerHour} MB/h)`
+  ]
+  fs.writeFileSync(files.svg, SoakChart.svg(samples, { title, subtitle, warmupEndS: o.warmup * (samples[samples.length - 1]?.elapsedS ?? 0), rssFit, heapFit, heapJudgedOn }))
+  let png: string | null = files.png
+  await SoakChart.png(files.svg, files.png).catch((e: unknown) => {
+    errors.push(`the PNG: ${e instanceof Error ? e.message : String(e)}`)
+    png = null
+  })
+  return { summary, png }
+}
+
+/** The samples of a soak's CSV. */
+export const readCsv = (file: string): Array<Sample> => {
+  const [header, ...lines] = fs.readFileSync(file, "utf8").trim().split("\n")
+  const columns = header!.split(",")
+  return lines.map((line) => {
+    const v = Object.fromEntries(line.split(",").map((x, i) => [columns[i]!, x]))
+    const n = (c: string) => Number(v[c])
+    return {
+      elapsedS: n("elapsed_s"), at: v["at"] ?? "", rssMb: n("rss_mb"), heapUsedMb: n("heap_used_mb"), heapTotalMb: n("heap_total_mb"),
+      eventsTotal: n("events_total"), eventsPerS: v["events_per_s"] === "" ? undefined : n("events_per_s"),
+      clicksHeld: n("clicks_held"), pendingCheckouts: n("pending_checkouts"), stateUsers: n("state_users"), usersWithRecs: n("users_with_recs")
+    }
+  })
+}
+
+/** `--from-csv FILE`: the summary and chart of an earlier run's CSV again (e.g. with another warm-up or threshold), into `out`. */
+export const rechart = async (csv: string, o: ChartOptions & { readonly out: string }) => {
+  fs.mkdirSync(o.out, { recursive: true })
+  const errors: Array<string> = []
+  const samples = readCsv(csv)
+  const { summary, png } = await draw(samples, o, { svg: path.join(o.out, "soak.svg"), png: path.join(o.out, "soak.png") }, false, errors)
+  return { summary: { ...summary, files: { csv, svg: path.join(o.out, "soak.svg"), png }, errors }, exitCode: png === null || samples.length < 2 ? 1 : 0 }
 }
 
 export const run = async (o: SoakOptions): Promise<SoakResult> => {
@@ -393,22 +477,7 @@ export const run = async (o: SoakOptions): Promise<SoakResult> => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch((e: unknown) => errors.push(`clean-up: ${String(e)}`))
   }
 
-  const { summary, rssFit, heapFit } = summarize(samples, o)
-  const source = o.kafka ? "Kafka (generate --to kafka)" : "in-process generator"
-  const title = `Soak: ${summary.minutes} min at ${o.rate.toLocaleString("en-US")} msg/s, ${source}${o.signal.aborted ? " (stopped early)" : ""}`
-  const mb = (r: { readonly first: number | null; readonly last: number | null; readonly max: number | null }) => `${r.first ?? "–"}→${r.last ?? "–"} MB (max ${r.max ?? "–"})`
-  const subtitle = [
-    `node dist/main.js, Node ${process.version}, ${os.cpus().length} cores, ${new Date().toISOString().slice(0, 10)}; a sample every ${o.everySeconds} s (${summary.samples}); ` +
-    `warm-up ${Math.round(o.warmup * 100)} % of the run; attribution window and dedup retention ${o.windowMinutes} min`,
-    `${(summary.eventsPerSecond ?? 0).toLocaleString("en-US")} events/s processed; after warm-up RSS ${mb(summary.rssMb)}, heap ${mb(summary.heapMb)}; ` +
-    `verdict: ${summary.flat.verdict} (|slope| ≤ ${o.flatMbPerHour} MB/h)`
-  ]
-  fs.writeFileSync(files.svg, SoakChart.svg(samples, { title, subtitle, warmupEndS: o.warmup * (samples[samples.length - 1]?.elapsedS ?? 0), rssFit, heapFit }))
-  let png: string | null = files.png
-  await SoakChart.png(files.svg, files.png).catch((e: unknown) => {
-    errors.push(`the PNG: ${e instanceof Error ? e.message : String(e)}`)
-    png = null
-  })
+  const { summary, png } = await draw(samples, o, files, o.signal.aborted, errors)
   const result = {
     ...summary,
     interrupted: o.signal.aborted,

@@ -16,7 +16,9 @@ export interface ChartInfo {
   /** the warm-up ends here (seconds since the daemon was ready) */
   readonly warmupEndS: number
   readonly rssFit: Fit | undefined
+  /** through the heap's troughs (its floor after collections), or through every sample */
   readonly heapFit: Fit | undefined
+  readonly heapJudgedOn: "floor" | "samples"
 }
 
 const WIDTH = 1200
@@ -52,6 +54,9 @@ const label = (v: number, step: number): string =>
   v.toLocaleString("en-US", { minimumFractionDigits: decimals(step), maximumFractionDigits: decimals(step) })
 const signed = (v: number): string =>
   `${v >= 0 ? "+" : "−"}${Math.abs(v).toLocaleString("en-US", { maximumFractionDigits: Math.abs(v) >= 100 ? 0 : 1, minimumFractionDigits: Math.abs(v) >= 100 ? 0 : 1 })}`
+
+const slopeText = (f: Fit): string =>
+  `${signed(f.slopePerHour)}${Number.isFinite(f.stderrPerHour) ? ` ± ${Math.round(f.stderrPerHour).toLocaleString("en-US")}` : ""} MB/h`
 
 const text = (x: number, y: number, s: string, attrs = ""): string =>
   `<text x="${x.toFixed(1)}" y="${y.toFixed(1)}" ${attrs}>${escape(s)}</text>`
@@ -125,15 +130,15 @@ export const svg = (samples: ReadonlyArray<Sample>, info: ChartInfo): string => 
     for (const item of items) {
       out.push(`<line x1="${lx}" x2="${lx + 26}" y1="${y - 4}" y2="${y - 4}" stroke="${item.color}" stroke-width="3"${item.dash === true ? ` stroke-dasharray="6 4" stroke-width="1.6"` : ""}/>`)
       out.push(text(lx + 32, y, item.label))
-      lx += 32 + item.label.length * 7.4 + 28
+      lx += 32 + item.label.length * 7.2 + 26
     }
   }
 
   // panel 1: memory
   legend(MEMORY.top - 12, [
-    { label: `RSS${info.rssFit ? ` (after warm-up ${signed(info.rssFit.slopePerHour)} MB/h)` : ""}`, color: COLORS.rss },
-    { label: `heap used${info.heapFit ? ` (after warm-up ${signed(info.heapFit.slopePerHour)} MB/h)` : ""}`, color: COLORS.heap },
-    { label: "least-squares line after warm-up", color: COLORS.fit, dash: true }
+    { label: `RSS${info.rssFit ? ` (after warm-up ${slopeText(info.rssFit)})` : ""}`, color: COLORS.rss },
+    { label: `heap used${info.heapFit ? ` (${info.heapJudgedOn === "floor" ? "its floor" : "after warm-up"} ${slopeText(info.heapFit)})` : ""}`, color: COLORS.heap },
+    { label: `least-squares lines${info.heapJudgedOn === "floor" ? " (heap: through its troughs)" : ""}`, color: COLORS.fit, dash: true }
   ])
   panel(MEMORY.top, MEMORY.bottom, true)
   yAxis(memTicks, memY, "left", COLORS.axis, true)
