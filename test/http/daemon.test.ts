@@ -218,7 +218,7 @@ describe.skipIf(!available)("daemon HTTP surface", () => {
     const down = await waitFor("/readyz 503", async () => {
       const r = await readyz(daemon)
       return r.status === 503 ? r : undefined
-    }, 10_000)
+    }, 10_000).catch((e) => { throw new Error(`${(e as Error).message}\n--- daemon ---\n${daemon.output().slice(-3_000)}`) })
     assert.isFalse(down.body.ready)
     assert.isFalse(down.body.checks["database"]!.ok)
     assert.match(down.body.checks["database"]!.detail ?? "", /database unreachable/)
