@@ -13,6 +13,7 @@ import { SqlClient } from "effect/sql"
 import { formatTimestamp } from "../domain/Timestamp.ts"
 import type { ScheduledJobStatus } from "../engine/EngineStats.ts"
 import { storedTime } from "../sinks/PositionStore.ts"
+import { transaction } from "../sinks/Database.ts"
 
 /** Its name on the status page. */
 export const JOB_NAME = "hourly-rollup"
@@ -74,7 +75,7 @@ export const rollDue = (sourceName: string, job: string, partitions: number, sta
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const now = yield* Clock.currentTimeMillis
-    const rolled = yield* sql.withTransaction(Effect.gen(function*() {
+    const rolled = yield* transaction(sql, Effect.gen(function*() {
       const [lock] = yield* sql.unsafe<{ locked: boolean }>(LOCK)
       if (lock?.locked !== true) return -1
       const [gw] = yield* sql.unsafe<{ partitions: number; unknown: boolean | null; watermark: string | null }>(GLOBAL_WATERMARK, [sourceName, job])

@@ -7,9 +7,10 @@
  */
 import { NodeServices } from "@effect/platform-node"
 import { PgClient, PgMigrator } from "@effect/sql-pg"
-import { Effect, FileSystem, Layer, Path, Redacted } from "effect"
+import { Cause, Effect, FileSystem, Layer, Path, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
 import type { Migrator } from "effect/sql"
+import { isSqlError, type SqlError } from "effect/sql/SqlError"
 import { fileURLToPath } from "node:url"
 
 /** `migrations/` beside `src/` and `dist/`, wherever the package is installed. */
@@ -66,3 +67,18 @@ export const layer = (url: string, maxConnections = 4) =>
     Layer.provide(NodeServices.layer),
     Layer.provideMerge(clientLayer(url, maxConnections))
   )
+
+/**
+ * `sql.withTransaction(effect)`, where a connection lost while the transaction ends is a
+ * failure like any lost connection. The client turns a ROLLBACK (or a COMMIT's clean-up) that
+ * fails into a defect; when the connection broke mid-transaction that is the usual case, and
+ * as a defect it would skip every retry and put-back and fail the job while PostgreSQL
+ * restarts. Only defects that are SQL errors are turned back; any other stays a defect.
+ */
+export const transaction = <A, E, R>(sql: SqlClient.SqlClient, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | SqlError, R> =>
+  sql.withTransaction(effect).pipe(Effect.catchCause((cause) => {
+    const defects = cause.reasons.filter(Cause.isDieReason).map((r) => r.defect)
+    if (defects.length === 0 || !defects.every(isSqlError)) return Effect.failCause(cause)
+    const failure = cause.reasons.find(Cause.isFailReason)
+    return Effect.fail(failure === undefined ? defects[0] as SqlError : failure.error)
+  }))

@@ -14,7 +14,7 @@
  * offsets are written again. So after a crash at any moment every valid message is in the
  * lake exactly once. Temporary files left by a crash are removed at restore.
  */
-import { Clock, Effect, Exit, Fiber, Schedule, Semaphore } from "effect"
+import { Cause, Clock, Effect, Exit, Fiber, Schedule, Semaphore } from "effect"
 import { SqlClient } from "effect/sql"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
@@ -27,6 +27,7 @@ import { JsonLines } from "./JsonLines.ts"
 import { LakeError, type ParquetWriter } from "./ParquetWriter.ts"
 import * as PositionStore from "./PositionStore.ts"
 import * as TaskOwnership from "./TaskOwnership.ts"
+import { transaction } from "./Database.ts"
 
 /**
  * Where the lake's progress is committed: `commit` runs `rename` inside one transaction that
@@ -46,7 +47,7 @@ export interface LakeStore<E> {
 export const pgStore = (sourceName: string, job: string) =>
   Effect.map(SqlClient.SqlClient, (sql): LakeStore<import("effect/sql/SqlError").SqlError> => ({
     commit: (claims, positions, rename) =>
-      sql.withTransaction(Effect.gen(function*() {
+      transaction(sql, Effect.gen(function*() {
         const fenced = new Set(yield* TaskOwnership.fenced(sql, sourceName, claims))
         yield* rename(fenced)
         const live = positions(fenced)
@@ -235,7 +236,7 @@ export const make = <E>(options: LakeSinkOptions, writer: ParquetWriter, store: 
           }
           figures.flushes++
           figures.lastFlushAt = now
-        }).pipe(Effect.tapError((e) => Effect.andThen(cleanup, Effect.sync(() => {
+        }).pipe(Effect.tapCause((cause) => Effect.andThen(cleanup, Effect.sync(() => {
           // not committed: the events go back in front of what arrived meanwhile
           for (const b of taken) {
             const k = key(b.topic, b.partition)
@@ -254,7 +255,7 @@ export const make = <E>(options: LakeSinkOptions, writer: ParquetWriter, store: 
             figures.buffered += b.rows
             figures.oldestBufferedAt = Math.min(figures.oldestBufferedAt ?? now, now)
           }
-        }).pipe(Effect.andThen(Effect.logWarning(`lake: ${(e as { message?: string }).message ?? String(e)}; the events stay buffered and are written at the next flush`))))))
+        }).pipe(Effect.andThen(Effect.logWarning(`lake: ${String((Cause.squash(cause) as { message?: string })?.message ?? Cause.squash(cause))}; the events stay buffered and are written at the next flush`))))))
       })
 
     /**

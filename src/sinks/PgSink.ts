@@ -28,6 +28,7 @@ import { formatTimestamp } from "../domain/Timestamp.ts"
 import type { TaskClaim, TaskPosition } from "../engine/Topology.ts"
 import * as PositionStore from "./PositionStore.ts"
 import * as TaskOwnership from "./TaskOwnership.ts"
+import { transaction } from "./Database.ts"
 
 const ATTRIBUTION_COLUMNS = [
   "user_id", "product_id", "quantity", "shipping_cost", "discount", "payment_method", "payment_status",
@@ -177,7 +178,7 @@ export const make = (options: PgSinkOptions) =>
      * is alone, and returns those with PostgreSQL's reason.
      */
     const isolate = <R>(statement: string, rows: ReadonlyArray<R>): Effect.Effect<Array<{ row: R; error: string }>, SqlError> =>
-      rows.length === 0 ? Effect.succeed([]) : sql.withTransaction(run(statement, rows)).pipe(
+      rows.length === 0 ? Effect.succeed([]) : transaction(sql, run(statement, rows)).pipe(
         Effect.as([] as Array<{ row: R; error: string }>),
         Effect.catchIf(isRefusal, (e) => {
           if (rows.length === 1) return Effect.succeed([{ row: rows[0]!, error: pgMessage(e) }])
@@ -207,7 +208,7 @@ export const make = (options: PgSinkOptions) =>
         const positions = PositionStore.rows(sourceName, job, batch.positions, recordedAt)
 
         // The common case: four statements, no savepoints.
-        const fast = sql.withTransaction(Effect.gen(function*() {
+        const fast = transaction(sql, Effect.gen(function*() {
           yield* fenceCheck(batch.claims)
           yield* run(UPSERT_ATTRIBUTION, attribution)
           if (attribution.length > 0) yield* sql.unsafe(MARK_HOURS, [hoursOf(attribution), recordedAt])
@@ -218,7 +219,7 @@ export const make = (options: PgSinkOptions) =>
         }))
 
         // Something in the batch was refused: find it, record it as an ingest error, write the rest.
-        const careful = sql.withTransaction(Effect.gen(function*() {
+        const careful = transaction(sql, Effect.gen(function*() {
           yield* fenceCheck(batch.claims)
           const refused: Array<IngestErrorRow> = []
           const badRows = yield* isolate(UPSERT_ATTRIBUTION, attribution)

@@ -23,6 +23,7 @@ import type { Recall, Sink, SinkBatch, TaskClaim, TaskPosition } from "../engine
 import type { RecInput, RecList, RecOutput, RecSnapshot, Recommenders, TaskModelState } from "../jobs/Recommender.ts"
 import * as PositionStore from "./PositionStore.ts"
 import * as TaskOwnership from "./TaskOwnership.ts"
+import { transaction } from "./Database.ts"
 
 const gzip = promisify(zlib.gzip)
 const gunzip = promisify(zlib.gunzip)
@@ -92,7 +93,7 @@ export const make = (options: RecommendationSinkOptions, recs: Recommenders) =>
     const writing = yield* Semaphore.make(1)
 
     const writeOut = (taken: Pending) =>
-      sql.withTransaction(Effect.gen(function*() {
+      transaction(sql, Effect.gen(function*() {
         const fenced = new Set(yield* TaskOwnership.fenced(sql, options.sourceName, [...taken.claims.values()]))
         // in statements of at most LISTS_PER_STATEMENT users: the JSON of each is built just
         // before it is sent, so the engine's thread is never held for long (the API shares it)
