@@ -37,8 +37,12 @@ export const make = (options: GeneratorOptions): UnboundedSource<never> => {
     })
     const offsets = new Map<string, number>()
     let owed = 0
+    let last: number | undefined
     const batch = Effect.map(Clock.currentTimeMillis, (now): Array<SourceEvent> => {
-      owed += rate * tickMs / 1000
+      // what is owed for the time that actually passed (a tick is `tickMs` plus the time the
+      // engine took), so the rate holds; at most a second's worth at once after a pause
+      owed += rate * Math.min(1_000, last === undefined ? tickMs : Math.max(0, now - last)) / 1000
+      last = now
       const n = Math.floor(owed)
       owed -= n
       const byPartition = new Map<string, Array<Envelope>>()
