@@ -7,11 +7,11 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as http from "node:http"
-import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { makeUsers } from "../generator/Catalog.ts"
 import { defaultData } from "../generator/writeData.ts"
+import { freePort } from "../http/FreePort.ts"
 
 export interface RecsApiMeasurement {
   readonly requests: number
@@ -24,15 +24,6 @@ export interface RecsApiMeasurement {
   readonly generator_rate: number
 }
 
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 

@@ -33,11 +33,11 @@ import { SqlClient } from "effect/sql"
 import { type ChildProcess, spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
-import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { Kafka, logLevel } from "kafkajs"
 import * as SoakChart from "./SoakChart.ts"
+import { freePort } from "../http/FreePort.ts"
 
 /** What one run does. */
 export interface SoakOptions {
@@ -223,15 +223,6 @@ export type SoakSummary = ReturnType<typeof summarize>["summary"]
 const root = path.resolve(import.meta.dirname, "../..")
 const MB = 1e6
 
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
 
 /** Resolves after `ms`, or at once when `signal` aborts. */
 const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>

@@ -5,8 +5,10 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
-import * as net from "node:net"
 import * as path from "node:path"
+import { freePort } from "../../src/http/FreePort.ts"
+
+export { freePort }
 
 const root = path.resolve(import.meta.dirname, "../..")
 const node = path.join(root, "node_modules/.bin/node")
@@ -26,15 +28,6 @@ export const buildOnce = (): void => {
   built = true
 }
 
-export const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 

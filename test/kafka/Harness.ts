@@ -4,10 +4,13 @@
  * reads it (kcat), and SPEC §3 computed directly from the messages (the oracle).
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process"
-import * as net from "node:net"
 import * as path from "node:path"
 import { promisify } from "node:util"
 import { query } from "../support/TestDatabase.ts"
+import { freePort } from "../../src/http/FreePort.ts"
+import { DuckDBInstance } from "@duckdb/node-api"
+
+export { freePort }
 
 const exec = promisify(execFile)
 export const node = process.execPath
@@ -18,15 +21,6 @@ export const distCli = path.join(dist, "cli.js")
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-export const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as net.AddressInfo).port
-      server.close(() => resolve(port))
-    })
-  })
 
 export const waitFor = async <A>(what: string, read: () => Promise<A>, done: (a: A) => boolean, timeoutMs = 30_000, everyMs = 200): Promise<A> => {
   const deadline = Date.now() + timeoutMs
@@ -237,3 +231,19 @@ export const generate = async (args: ReadonlyArray<string>, env: Record<string, 
   const { stderr } = await exec(node, [distCli, "generate", "--to", "kafka", ...args], { env: { ...process.env, ...env } })
   return stderr
 }
+
+/**
+ * What the raw lake under `lakeDir` holds of `topic`, read by DuckDB from the files as they
+ * are (Hive partitioning): its messages, and how many distinct (partition, offset) among them.
+ */
+export const lakeMessages = async (lakeDir: string, topic: string): Promise<Record<string, unknown> | undefined> => {
+  const duck = await (await DuckDBInstance.create(":memory:")).connect()
+  try {
+    const [row] = (await duck.runAndReadAll(`SELECT count(*) AS n, count(DISTINCT ("partition", "offset")) AS distinct_messages
+      FROM read_parquet('${lakeDir}/raw/${topic}/**/*.parquet', hive_partitioning = true)`)).getRowObjectsJson()
+    return row
+  } finally {
+    duck.closeSync()
+  }
+}
+
