@@ -68,14 +68,22 @@ const readOffsets = (dir: string) =>
     return rows.map((x) => [Number(x["offset"]), x["click_id"], Number(x["hour"])])
   })
 
-const setup = (maxBufferRows = 1_000) =>
+/** A lake in a scratch folder; its store refuses the first `failCommits` commits (PostgreSQL away). */
+const setup = (maxBufferRows = 1_000, failCommits = 0) =>
   Effect.gen(function*() {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lake-test-"))
     yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
     const mem = memoryStore()
+    let refusals = failCommits
+    const store: LakeSink.LakeStore<Error> = {
+      ...mem.store,
+      commit: (claims, live, rename) => refusals-- > 0 ? Effect.fail(new Error("PostgreSQL is away")) : mem.store.commit(claims, live, rename)
+    }
     const writer = yield* ParquetWriter.make
-    const lake = yield* LakeSink.make({ lakeDir: dir, sourceName: SOURCE, job: "lake", flushAfterMs: 300_000, maxBufferRows, checkEveryMs: 1_000 }, writer, mem.store)
-    return { dir, lake, ...mem }
+    const lake = yield* LakeSink.make({ lakeDir: dir, sourceName: SOURCE, job: "lake", flushAfterMs: 300_000, maxBufferRows, checkEveryMs: 1_000 }, writer, store)
+    /** commits refused so far */
+    const refused = () => failCommits - Math.max(refusals, 0)
+    return { dir, lake, refused, ...mem }
   })
 
 describe("lake sink", () => {
@@ -146,15 +154,7 @@ describe("lake sink", () => {
 
   it.effect("a flush that cannot commit leaves nothing visible; its events go back in front of what came meanwhile and are written once, in order", () =>
     Effect.gen(function*() {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lake-test-"))
-      yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
-      const mem = memoryStore()
-      let failures = 2
-      const flaky: LakeSink.LakeStore<Error> = {
-        ...mem.store,
-        commit: (claims, live, rename) => failures-- > 0 ? Effect.fail(new Error("PostgreSQL is away")) : mem.store.commit(claims, live, rename)
-      }
-      const lake = yield* LakeSink.make({ lakeDir: dir, sourceName: SOURCE, job: "lake", flushAfterMs: 300_000, maxBufferRows: 2, checkEveryMs: 1_000 }, yield* ParquetWriter.make, flaky)
+      const { dir, lake, positions } = yield* setup(2, 2)
       yield* lake.sink.write(batch([click(0), click(1)], 2)) // full: a flush starts in the background (hours 10 and 11)
       yield* lake.sink.write(batch([click(2)], 3)) // arrives while DuckDB writes: hour 11 again
       yield* lake.settled
@@ -164,33 +164,25 @@ describe("lake sink", () => {
       yield* lake.sink.write(batch([click(3)], 4))
       yield* lake.flushAll
       assert.deepStrictEqual((yield* readOffsets(dir)).map((r) => r[0]), [0, 1, 2, 3])
-      assert.strictEqual(mem.positions.get("clicks/0")?.nextOffset, 4)
+      assert.strictEqual(positions.get("clicks/0")?.nextOffset, 4)
       assert.deepStrictEqual(files(dir).filter((f) => f.endsWith(".tmp")), [])
     }))
 
   it.effect("after a failed flush, the next one on the schedule writes (a failure is not handed on to every later flush)", () =>
     Effect.gen(function*() {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lake-test-"))
-      yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
-      const mem = memoryStore()
-      let failures = 1
-      const flaky: LakeSink.LakeStore<Error> = {
-        ...mem.store,
-        commit: (claims, live, rename) => failures-- > 0 ? Effect.fail(new Error("PostgreSQL is away")) : mem.store.commit(claims, live, rename)
-      }
-      const lake = yield* LakeSink.make({ lakeDir: dir, sourceName: SOURCE, job: "lake", flushAfterMs: 300_000, maxBufferRows: 1_000, checkEveryMs: 1_000 }, yield* ParquetWriter.make, flaky)
+      const { dir, lake, positions, refused } = yield* setup(1_000, 1)
       const eventually = (done: () => boolean) =>
         Effect.promise(async () => { for (let i = 0; i < 200 && !done(); i++) await new Promise((r) => setTimeout(r, 10)) })
       yield* lake.sink.write(batch([click(0), click(1)], 2))
       yield* TestClock.adjust("301 seconds") // the schedule's flush: it fails
-      yield* eventually(() => failures === 0 && lake.figures.buffered === 2) // failed, and put back
+      yield* eventually(() => refused() === 1 && lake.figures.buffered === 2) // failed, and put back
       assert.deepStrictEqual(files(dir), [])
       yield* lake.sink.write(batch([click(2)], 3))
-      for (let i = 0; i < 3 && mem.positions.get("clicks/0")?.nextOffset !== 3; i++) {
+      for (let i = 0; i < 3 && positions.get("clicks/0")?.nextOffset !== 3; i++) {
         yield* TestClock.adjust("301 seconds") // the next scheduled flush (the failed one's events are back in its buffer)
-        yield* eventually(() => mem.positions.get("clicks/0")?.nextOffset === 3)
+        yield* eventually(() => positions.get("clicks/0")?.nextOffset === 3)
       }
-      assert.strictEqual(mem.positions.get("clicks/0")?.nextOffset, 3, "written once the store answers again")
+      assert.strictEqual(positions.get("clicks/0")?.nextOffset, 3, "written once the store answers again")
       assert.deepStrictEqual((yield* readOffsets(dir)).map((r) => r[0]), [0, 1, 2])
     }))
 })
