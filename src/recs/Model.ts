@@ -354,12 +354,7 @@ export class RecommenderModel {
     if (k === KIND_PURCHASE) this.addBought(u, p, ts)
 
     // the ring
-    const R = this.limits.recentPerUser
-    const head = pool[u + M_HEAD]!
-    const size = pool[u + M_SIZE]!
-    const slot = (head + size) % R
-    if (size < R) pool[u + M_SIZE] = size + 1
-    else pool[u + M_HEAD] = (head + 1) % R
+    const slot = this.ringSlot(u, M_HEAD, M_SIZE, this.limits.recentPerUser)
     pool[u + this.oRing + slot] = p * 4 + k
     pool[u + this.oRingT + slot] = ts
     if (ts > pool[u + M_LAST]!) pool[u + M_LAST] = ts
@@ -559,15 +554,23 @@ export class RecommenderModel {
     if (count > this.nbrMax[p]!) this.nbrMax[p] = count
   }
 
+  /**
+   * The slot a new entry takes in a ring of the user's block whose head and size are at
+   * `headAt` and `sizeAt`: the next free one, or the oldest's when the ring is full.
+   */
+  private ringSlot(u: number, headAt: number, sizeAt: number, capacity: number): number {
+    const pool = this.pool
+    const head = pool[u + headAt]!
+    const size = pool[u + sizeAt]!
+    if (size < capacity) pool[u + sizeAt] = size + 1
+    else pool[u + headAt] = (head + 1) % capacity
+    return (head + size) % capacity
+  }
+
   /** the purchases are a ring too: the oldest goes first; the 24 h window is applied when asked */
   private addBought(u: number, p: number, ts: number): void {
     const pool = this.pool
-    const P = this.limits.boughtPerUser
-    const head = pool[u + M_BHEAD]!
-    const size = pool[u + M_BSIZE]!
-    const slot = (head + size) % P
-    if (size < P) pool[u + M_BSIZE] = size + 1
-    else pool[u + M_BHEAD] = (head + 1) % P
+    const slot = this.ringSlot(u, M_BHEAD, M_BSIZE, this.limits.boughtPerUser)
     pool[u + this.oBought + slot] = p
     pool[u + this.oBoughtT + slot] = ts
   }
