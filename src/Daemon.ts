@@ -123,14 +123,14 @@ export const daemon = Effect.gen(function*() {
     }
     const dimensions = yield* Layer.build(Dimensions.layer(config.dimensionRefreshMs))
     const recommenders = new Recommender.Recommenders(Recommender.catalogOf(Context.get(dimensions, Dimensions.Dimensions)))
-    const workersRunning = (): HttpHealth.Check => {
-      const down = (team?.views() ?? []).filter((w) => !w.alive || w.lastReportAt === undefined || Date.now() - w.lastReportAt > 5_000)
+    const workersRunning = (now: number): HttpHealth.Check => {
+      const down = (team?.views() ?? []).filter((w) => !w.alive || w.lastReportAt === undefined || now - w.lastReportAt > 5_000)
       return down.length === 0 ? { ok: true } : { ok: false, detail: `worker ${down.map((w) => w.index).join(", ")} not running or not reporting (started again)` }
     }
     const services = Context.merge(dimensions, yield* Layer.build(Layer.mergeAll(
       HttpHealth.layer(connected, (now) => {
         const moving = HttpHealth.progress(stats, config.stuckAfterMs, startedAt, now)
-        return moving.ok ? workersRunning() : moving
+        return moving.ok ? workersRunning(now) : moving
       }),
       HttpInsights.layer,
       Layer.succeed(Recommender.RecommenderRegistry, recommenders)
