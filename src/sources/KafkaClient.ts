@@ -4,7 +4,7 @@
  * co-partitioned), partition end offsets, and a producer. kafkajs types stay in `sources/`:
  * callers see Effects, plain records and `SourceError`.
  */
-import { Effect } from "effect"
+import { Effect, Schedule } from "effect"
 import type { Context, Scope } from "effect"
 import kafkajs from "kafkajs"
 import type { Admin, Kafka, LogEntry, Producer } from "kafkajs"
@@ -147,8 +147,11 @@ export const makeAdmin = (kafka: Kafka): Effect.Effect<Admin, SourceError, Scope
  */
 export const ensureTopics = (admin: Admin, topics: ReadonlyArray<string>, partitions: number): Effect.Effect<number, SourceError> =>
   Effect.gen(function*() {
+    // a topic created a moment ago (by us, or by a producer just before) may not be in every
+    // broker's metadata yet: asked again for up to 2 s before it counts as an error
     const counts = (names: ReadonlyArray<string>) =>
       attempt("cannot read topic metadata", () => admin.fetchTopicMetadata({ topics: [...names] })).pipe(
+        Effect.retry({ while: (e) => /does not host this topic-partition/i.test(e.message), schedule: Schedule.spaced("200 millis"), times: 10 }),
         Effect.map((m) => new Map(m.topics.map((t) => [t.name, t.partitions.length] as const)))
       )
     const existing = new Set(yield* attempt("cannot list topics", () => admin.listTopics()))

@@ -48,7 +48,17 @@ export const createTopics = async (brokers: string, topics: ReadonlyArray<string
   const admin = client(brokers).admin()
   await admin.connect()
   try {
-    await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions: partitions })), waitForLeaders: true })
+    // kafkajs waits for the leaders by reading metadata, which a broker may not have for a topic
+    // created a moment ago ("does not host this topic-partition"): ask again (an existing topic is kept)
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions: partitions })), waitForLeaders: true })
+        break
+      } catch (e) {
+        if (attempt >= 10 || !/does not host this topic-partition/i.test((e as Error).message)) throw e
+        await new Promise((r) => setTimeout(r, 200))
+      }
+    }
   } finally {
     await admin.disconnect()
   }
