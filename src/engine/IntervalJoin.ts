@@ -46,19 +46,24 @@ export type JoinInput<B, P> =
 /** Late results carry the message the late element came from (for the late-events output). */
 export type JoinOutput<B, P> =
   | { readonly _tag: "Joined"; readonly probe: P; readonly match: B | undefined; readonly late: boolean; readonly watermark: number; readonly message?: Envelope | undefined }
-  | { readonly _tag: "LateBuild"; readonly build: B; readonly watermark: number; readonly message?: Envelope | undefined }
+  | { readonly _tag: "LateBuild"; readonly build: B; readonly key: string; readonly watermark: number; readonly message?: Envelope | undefined }
 
 export interface JoinState<B, P> {
-  /** held build elements, sorted by (ts, id): the first match is a binary search away */
+  /**
+   * held build elements from `first` on, sorted by (ts, id): the first match is a binary
+   * search away. Cleanup moves `first` and compacts the array once half of it is gone.
+   */
   builds: Array<B>
+  first: number
   /** ids of the held build elements, for dedup */
   readonly buildIds: Set<string>
   /** on-time probes waiting for the watermark */
   readonly pending: Map<string, P>
   /** ids of probes already joined → their time, for dedup */
   readonly joined: Map<string, number>
-  /** the latest cleanup slot registered for this key (registering it again would be a no-op) */
+  /** the latest cleanup and forget slots registered for this key (registering one again would be a no-op) */
   cleanupSlot: number
+  forgetSlot: number
 }
 
 export interface IntervalJoinOptions {
@@ -83,8 +88,8 @@ const slotAfter = (t: number): number => Math.ceil(t / SLOT_MS) * SLOT_MS
 const before = (a: JoinElement, b: JoinElement): boolean => a.ts < b.ts || (a.ts === b.ts && a.id < b.id)
 
 /** Index of the first element with ts ≥ `ts` in a (ts, id)-sorted array. */
-const lowerBound = (builds: ReadonlyArray<JoinElement>, ts: number): number => {
-  let lo = 0, hi = builds.length
+const lowerBound = (builds: ReadonlyArray<JoinElement>, ts: number, from: number): number => {
+  let lo = from, hi = builds.length
   while (lo < hi) {
     const mid = (lo + hi) >> 1
     if (builds[mid]!.ts < ts) lo = mid + 1
@@ -94,15 +99,15 @@ const lowerBound = (builds: ReadonlyArray<JoinElement>, ts: number): number => {
 }
 
 /**
- * The best match for `probe` among `builds` (sorted by ts, id), or undefined: the first in
- * order within the window whose match key fits. `heldAfter`: builds with ts + before below it
- * are gone.
+ * The best match for `probe` among `builds` from index `first` (sorted by ts, id), or
+ * undefined: the first in order within the window whose match key fits. `heldAfter`: builds
+ * with ts + before below it are gone.
  */
 export const firstMatch = <B extends JoinElement>(
-  builds: ReadonlyArray<B>, probe: JoinElement, beforeMs: number, heldAfter: number
+  builds: ReadonlyArray<B>, first: number, probe: JoinElement, beforeMs: number, heldAfter: number
 ): B | undefined => {
   const from = Math.max(probe.ts - beforeMs, heldAfter - beforeMs)
-  for (let i = lowerBound(builds, from); i < builds.length; i++) {
+  for (let i = lowerBound(builds, from, first); i < builds.length; i++) {
     const b = builds[i]!
     if (b.ts > probe.ts) return undefined
     if (b.matchKey === null || b.matchKey === probe.matchKey) return b
@@ -118,7 +123,7 @@ export const make = <B extends JoinElement, P extends JoinElement>(
   const onBuild = (state: JoinState<B, P>, b: B, ctx: OperatorContext<JoinOutput<B, P>>): void => {
     if (state.buildIds.has(b.id)) return // redelivered
     if (b.ts < ctx.watermark) {
-      ctx.emit({ _tag: "LateBuild", build: b, watermark: ctx.watermark, message: ctx.message })
+      ctx.emit({ _tag: "LateBuild", build: b, key: ctx.key, watermark: ctx.watermark, message: ctx.message })
       return
     }
     hold(state, b, ctx)
@@ -128,7 +133,8 @@ export const make = <B extends JoinElement, P extends JoinElement>(
     const builds = state.builds
     let i = builds.length
     builds.push(b)
-    while (i > 0 && before(b, builds[i - 1]!)) { builds[i] = builds[i - 1]!; i-- } // mostly in order: usually no move
+    const first = state.first
+    while (i > first && before(b, builds[i - 1]!)) { builds[i] = builds[i - 1]!; i-- } // mostly in order: usually no move
     builds[i] = b
     state.buildIds.add(b.id)
     const slot = slotAfter(b.ts + beforeMs + 1)
@@ -141,7 +147,7 @@ export const make = <B extends JoinElement, P extends JoinElement>(
   const onProbe = (state: JoinState<B, P>, p: P, ctx: OperatorContext<JoinOutput<B, P>>): void => {
     if (state.pending.has(p.id) || state.joined.has(p.id)) return // redelivered
     if (p.ts < ctx.watermark) {
-      ctx.emit({ _tag: "Joined", probe: p, match: firstMatch(state.builds, p, beforeMs, ctx.watermark), late: true, watermark: ctx.watermark, message: ctx.message })
+      ctx.emit({ _tag: "Joined", probe: p, match: firstMatch(state.builds, state.first, p, beforeMs, ctx.watermark), late: true, watermark: ctx.watermark, message: ctx.message })
       remember(state, p, ctx)
       return
     }
@@ -167,11 +173,15 @@ export const make = <B extends JoinElement, P extends JoinElement>(
 
   const remember = (state: JoinState<B, P>, p: P, ctx: OperatorContext<JoinOutput<B, P>>): void => {
     state.joined.set(p.id, p.ts)
-    ctx.registerTimer(slotAfter(p.ts + retentionMs + 1), FORGET)
+    const slot = slotAfter(p.ts + retentionMs + 1)
+    if (slot !== state.forgetSlot) {
+      state.forgetSlot = slot
+      ctx.registerTimer(slot, FORGET)
+    }
   }
 
   return {
-    create: () => ({ builds: [], buildIds: new Set(), pending: new Map(), joined: new Map(), cleanupSlot: -Infinity }),
+    create: () => ({ builds: [], first: 0, buildIds: new Set(), pending: new Map(), joined: new Map(), cleanupSlot: -Infinity, forgetSlot: -Infinity }),
     onElement: (state, input, ctx) =>
       input.side === "build" ? onBuild(state, input.element, ctx)
       : input.side === "probe" ? onProbe(state, input.element, ctx)
@@ -185,19 +195,28 @@ export const make = <B extends JoinElement, P extends JoinElement>(
         for (const p of state.pending.values()) {
           if (p.ts > t) continue
           state.pending.delete(p.id)
-          ctx.emit({ _tag: "Joined", probe: p, match: firstMatch(state.builds, p, beforeMs, -Infinity), late: false, watermark: ctx.watermark })
+          ctx.emit({ _tag: "Joined", probe: p, match: firstMatch(state.builds, state.first, p, beforeMs, -Infinity), late: false, watermark: ctx.watermark })
           remember(state, p, ctx)
         }
       } else if (timer.namespace === CLEANUP) {
         const builds = state.builds
-        let n = 0
+        let n = state.first
         while (n < builds.length && builds[n]!.ts + beforeMs < t) state.buildIds.delete(builds[n++]!.id)
-        if (n > 0) state.builds = builds.slice(n)
+        if (n === builds.length) {
+          builds.length = 0
+          state.first = 0
+        } else if (n > 32 && n * 2 > builds.length) {
+          state.builds = builds.slice(n)
+          state.first = 0
+        } else {
+          for (let i = state.first; i < n; i++) builds[i] = undefined as unknown as B // let go of them now
+          state.first = n
+        }
       } else if (timer.namespace === FORGET) {
         for (const [id, ts] of state.joined) if (ts + retentionMs < t) state.joined.delete(id)
       }
     },
-    isEmpty: (state) => state.builds.length === 0 && state.pending.size === 0 && state.joined.size === 0,
+    isEmpty: (state) => state.buildIds.size === 0 && state.pending.size === 0 && state.joined.size === 0,
     measure: (state) => [state.buildIds.size, state.pending.size]
   }
 }

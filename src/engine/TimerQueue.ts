@@ -1,7 +1,11 @@
 /**
- * Event-time timers: a binary min-heap ordered by (time, key, namespace). Registering the
- * same timer twice changes nothing; advancing the watermark pops exactly the due timers,
- * so no key is ever scanned to find work.
+ * Event-time timers: a binary min-heap ordered by (time, key, namespace). Advancing the
+ * watermark pops exactly the due timers, so no key is ever scanned to find work.
+ *
+ * Registering the same timer twice before it fires changes nothing: the copies sit next to
+ * each other in the heap's order, so `popDue` skips a timer equal to the one it just returned
+ * within one advance (popping until nothing is due). That costs no lookup at registration; a
+ * set of timer ids, built as strings, cost more than the heap.
  */
 
 export interface Timer {
@@ -13,21 +17,19 @@ export interface Timer {
 const before = (a: Timer, b: Timer): boolean =>
   a.time !== b.time ? a.time < b.time : a.key !== b.key ? a.key < b.key : a.namespace < b.namespace
 
-const id = (t: Timer): string => `${t.time}\u0000${t.namespace}\u0000${t.key}`
+const same = (a: Timer, b: Timer): boolean => a.time === b.time && a.namespace === b.namespace && a.key === b.key
 
 export class TimerQueue {
   private readonly heap: Array<Timer> = []
-  private readonly registered = new Set<string>()
+  private last: Timer | undefined
 
+  /** Timers registered and not fired yet (a timer registered twice counts twice). */
   get size(): number {
     return this.heap.length
   }
 
   register(time: number, key: string, namespace: number): void {
     const timer: Timer = { time, key, namespace }
-    const timerId = id(timer)
-    if (this.registered.has(timerId)) return
-    this.registered.add(timerId)
     const heap = this.heap
     heap.push(timer)
     let i = heap.length - 1
@@ -47,6 +49,20 @@ export class TimerQueue {
 
   /** Removes and returns the earliest timer if it is due at `watermark` (time ≤ watermark). */
   popDue(watermark: number): Timer | undefined {
+    for (;;) {
+      const top = this.pop(watermark)
+      if (top === undefined) {
+        this.last = undefined // the next advance fires a timer registered again after this one
+        return undefined
+      }
+      const last = this.last
+      this.last = top
+      // a copy of the timer just fired (registered twice, or again before it fired) fires once
+      if (last === undefined || !same(top, last)) return top
+    }
+  }
+
+  private pop(watermark: number): Timer | undefined {
     const heap = this.heap
     if (heap.length === 0 || heap[0]!.time > watermark) return undefined
     const top = heap[0]!
@@ -66,7 +82,6 @@ export class TimerQueue {
       }
       heap[i] = last
     }
-    this.registered.delete(id(top))
     return top
   }
 }

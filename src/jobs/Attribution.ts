@@ -15,9 +15,11 @@ export type ShopEvent =
   | { readonly _tag: "Click"; readonly click: Click }
   | { readonly _tag: "Checkout"; readonly checkout: Checkout }
 
-/** What keyed state keeps of a click: what matching and the row need, nothing more. */
+/**
+ * What keyed state keeps of a click: what matching and the row need, nothing more (its user
+ * is the key it is held under).
+ */
 export interface ClickElement extends IntervalJoin.JoinElement {
-  readonly userId: string
   readonly source: string
 }
 
@@ -62,7 +64,7 @@ export const decode = (topics: Topics) => (envelope: Envelope, latestEventTime: 
 export const input = (event: ShopEvent, message: Envelope): AttributionInput => {
   if (event._tag === "Click") {
     const c = event.click
-    return { side: "build", element: { id: c.clickId, ts: c.ts, matchKey: c.productId, userId: c.userId, source: c.source } }
+    return { side: "build", element: { id: c.clickId, ts: c.ts, matchKey: c.productId, source: c.source } }
   }
   const k = event.checkout
   return { side: "probe", element: { id: k.checkoutId, ts: k.ts, matchKey: k.productId, checkout: k, message } }

@@ -72,7 +72,7 @@ export const toRows = (
     if (out._tag === "LateBuild") {
       const click = out.build
       const message = out.message!
-      late.push({ row: lateRow(message, click.id, click.userId, click.ts, out.watermark, written), origin: originOf(message, input) })
+      late.push({ row: lateRow(message, click.id, out.key, click.ts, out.watermark, written), origin: originOf(message, input) })
       lateClicks++
       continue
     }

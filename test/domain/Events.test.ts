@@ -1,6 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Result, Schema } from "effect"
-import { CheckoutJson, ClickJson, decodeCheckout, decodeClick, isDecodeFailure } from "../../src/domain/Events.ts"
+import { CheckoutJson, ClickJson, decodeCheckout, decodeClick, isDecodeFailure, schemaDecoders } from "../../src/domain/Events.ts"
+import { makeProducts, makeUsers } from "../../src/generator/Catalog.ts"
+import { makeSimulator } from "../../src/generator/Shoppers.ts"
 import { amounts } from "../../src/domain/Money.ts"
 import { isStorableText } from "../../src/domain/StorableText.ts"
 import { formatTimestamp, MAX_TIMESTAMP, MIN_TIMESTAMP, parseTimestamp } from "../../src/domain/Timestamp.ts"
@@ -199,5 +201,36 @@ describe("decoding refuses what PostgreSQL cannot store (SPEC §1 Limits)", () =
       assert.isTrue(isDecodeFailure(decodeClick(text, corpusLatestEventTime)), text.slice(0, 40))
       assert.isTrue(isDecodeFailure(decodeCheckout(text, corpusLatestEventTime)), text.slice(0, 40))
     }
+  })
+})
+
+describe("decoding: the fast path gives exactly what the Schema path gives", () => {
+  const agree = (topic: "clicks" | "checkouts", value: string, latest = corpusLatestEventTime) => {
+    const decode = topic === "clicks" ? decodeClick : decodeCheckout
+    const reference = topic === "clicks" ? schemaDecoders.click : schemaDecoders.checkout
+    assert.deepStrictEqual(decode(value, latest), reference(value, latest), value.slice(0, 200))
+  }
+  it("on the generator's messages", () => {
+    const users = makeUsers(1, 50)
+    const products = makeProducts(2, 30)
+    const sim = makeSimulator({ seed: 7, users, products })
+    for (let i = 0; i < 3_000; i++) {
+      const m = sim.next(corpusNow + i * 10)
+      agree(m.topic, m.value)
+    }
+  })
+  it("on the poison corpus and the near misses, errors word for word", () => {
+    for (const m of [...poisonCorpus, ...nearValid]) agree(m.topic, m.value)
+  })
+  it("on every field replaced by values of every JSON type", () => {
+    const values: ReadonlyArray<unknown> = [undefined, null, "", "x", "click", "Success", "Failed", 0, -0, 1, 1.5, -1, 2 ** 53, 9_007_199_254_740_991, 0.999, true, [], {}, "2026-11-23T10:00:00Z", "2026-11-23 10:00:00", "\u0000", "\ud800"]
+    const clickFieldNames = ["click_id", "user_id", "product_id", "source", "event_type", "user_agent", "ip_address", "click_timestamp"]
+    const checkoutFieldNames = ["checkout_id", "user_id", "product_id", "quantity", "shipping_cost", "discount", "payment_method", "payment_status", "payment_description", "shipping_address", "checkout_timestamp"]
+    for (const field of clickFieldNames) for (const v of values) agree("clicks", clickJson({ [field]: v }))
+    for (const field of checkoutFieldNames) for (const v of values) agree("checkouts", checkoutJson({ [field]: v }))
+  })
+  it("on events after the latest accepted event time", () => {
+    agree("clicks", clickJson(), corpusNow)
+    agree("checkouts", checkoutJson(), corpusNow)
   })
 })
