@@ -192,12 +192,13 @@ export const make = <B extends JoinElement, P extends JoinElement>(
     onTimer: (state, timer: Timer, ctx) => {
       const t = timer.time
       if (timer.namespace === EMIT) {
-        for (const p of state.pending.values()) {
-          if (p.ts > t) continue
-          state.pending.delete(p.id)
+        // forEach, not for-of: no iterator or entry arrays per timer (deleting while iterating is safe)
+        state.pending.forEach((p, id) => {
+          if (p.ts > t) return
+          state.pending.delete(id)
           ctx.emit({ _tag: "Joined", probe: p, match: firstMatch(state.builds, state.first, p, beforeMs, -Infinity), late: false, watermark: ctx.watermark })
           remember(state, p, ctx)
-        }
+        })
       } else if (timer.namespace === CLEANUP) {
         const builds = state.builds
         let n = state.first
@@ -213,7 +214,8 @@ export const make = <B extends JoinElement, P extends JoinElement>(
           state.first = n
         }
       } else if (timer.namespace === FORGET) {
-        for (const [id, ts] of state.joined) if (ts + retentionMs < t) state.joined.delete(id)
+        const joined = state.joined
+        joined.forEach((ts, id) => { if (ts + retentionMs < t) joined.delete(id) })
       }
     },
     isEmpty: (state) => state.buildIds.size === 0 && state.pending.size === 0 && state.joined.size === 0,

@@ -73,25 +73,36 @@ export class KeyGroup<S, I, O> {
 
   /** Applies `inputs` in order, then fires every timer due at `watermark`; returns the output. */
   process(inputs: ReadonlyArray<KeyedInput<I>>, watermark: number): Array<O> {
-    const { operator, states, ctx } = this
     for (let i = 0; i < inputs.length; i++) {
       const { key, input, watermark: wm, message } = inputs[i]!
-      let state = states.get(key)
-      if (state === undefined) state = operator.create()
-      ctx.key = key
-      ctx.watermark = wm
-      ctx.message = message
-      operator.onElement(state, input, ctx)
-      if (operator.isEmpty(state)) states.delete(key)
-      else states.set(key, state)
+      this.apply(key, input, wm, message)
     }
-    this.advance(watermark)
+    return this.advance(watermark)
+  }
+
+  /** Applies one input, judged against `watermark`; its outputs wait for the next `advance`. */
+  apply(key: string, input: I, watermark: number, message: Envelope | undefined): void {
+    const { operator, states, ctx } = this
+    let state = states.get(key)
+    const created = state === undefined
+    if (state === undefined) state = operator.create()
+    ctx.key = key
+    ctx.watermark = watermark
+    ctx.message = message
+    operator.onElement(state, input, ctx)
+    if (operator.isEmpty(state)) { if (!created) states.delete(key) }
+    else if (created) states.set(key, state)
+  }
+
+  /** Fires every timer due at `watermark`; returns the outputs since the last call. */
+  advance(watermark: number): Array<O> {
+    this.fire(watermark)
     const out = this.out
     this.out = []
     return out
   }
 
-  private advance(watermark: number): void {
+  private fire(watermark: number): void {
     const { operator, states, ctx, timers } = this
     ctx.watermark = watermark
     ctx.message = undefined

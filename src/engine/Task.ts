@@ -31,12 +31,16 @@ export interface TaskOptions {
   readonly alignmentBufferLimit: number
 }
 
-/** A message on its way through the aligner: decoded, or rejected with a reason. */
-interface Item<Ev> {
-  readonly envelope: Envelope
-  readonly decoded: Decoded<Ev> | undefined
-  readonly error: string | undefined
+/** A message that is not an event, on its way through the aligner with the reason. */
+interface Undecodable {
+  readonly message: Envelope
+  readonly error: string
 }
+
+/** A message on its way through the aligner: decoded (the common case, no wrapper), or not. */
+type Item<Ev> = Decoded<Ev> | Undecodable
+
+const isDecoded = <Ev>(item: Item<Ev>): item is Decoded<Ev> => (item as Undecodable).error === undefined
 
 export interface Lane {
   readonly ref: PartitionRef
@@ -89,6 +93,11 @@ export class Task<Ev> {
   private readonly rebuilds: Array<boolean>
   /** per job: a stateless tap, whose inputs go straight to its outputs */
   private readonly taps: Array<boolean>
+  /**
+   * per job: inputs wait in `inputs` for the step's end while re-read inputs may still come
+   * (they rebuild state first, once recalled); otherwise each goes to its key group at once
+   */
+  private readonly buffering: Array<boolean>
   /** the watermark the key groups were last advanced to */
   private advancedTo = -Infinity
   /** the watermark of the last positions handed on */
@@ -102,7 +111,7 @@ export class Task<Ev> {
     private readonly options: TaskOptions
   ) {
     this.tracker = new WatermarkTracker({ outOfOrdernessMs: options.outOfOrdernessMs, idleTimeoutMs: options.idleTimeoutMs })
-    this.aligner = new InputAligner<Item<Ev>>((item) => item.decoded?.ts)
+    this.aligner = new InputAligner<Item<Ev>>((item) => isDecoded(item) ? item.ts : undefined)
     const operators = jobs.map((job) => typeof job.operator === "function" ? job.operator(id) : job.operator)
     this.groups = operators.map((operator) => new KeyGroup(operator))
     this.outputs = jobs.map(() => [])
@@ -110,6 +119,7 @@ export class Task<Ev> {
     this.replayed = jobs.map(() => [])
     this.rebuilds = jobs.map((job) => job.recall?.recall !== undefined)
     this.taps = operators.map((operator) => operator.stateless === true)
+    this.buffering = jobs.map(() => false)
   }
 
   get epoch(): number {
@@ -153,6 +163,7 @@ export class Task<Ev> {
     const lane = this.lanes.get(partitionId(position))
     if (lane === undefined) return
     lane.committedNext[job] = Math.max(lane.committedNext[job]!, position.nextOffset)
+    if (this.rebuilds[job] && position.nextOffset > 0) this.buffering[job] = true
     lane.committedRestart[job] = position.restartOffset
     this.tracker.restore(position.watermark, -Infinity)
   }
@@ -172,9 +183,9 @@ export class Task<Ev> {
     for (let i = 0; i < n; i++) {
       const envelope = records.records[i]!
       const decoded = decode(envelope)
-      if (typeof decoded === "string") items[i] = { envelope, decoded: undefined, error: decoded }
+      if (typeof decoded === "string") items[i] = { message: envelope, error: decoded }
       else {
-        items[i] = { envelope, decoded, error: undefined }
+        items[i] = decoded
         events++
       }
     }
@@ -198,21 +209,23 @@ export class Task<Ev> {
 
   private readonly onRelease = (index: number, item: Item<Ev>): void => {
     const lane = this.laneByIndex[index]!
-    const offset = item.envelope.offset
+    const envelope = item.message
+    const offset = envelope.offset
     const committed = lane.committedNext
-    const decoded = item.decoded
-    if (decoded === undefined) {
-      if (offset >= committed[0]!) this.rejected.push({ envelope: item.envelope, origin: lane.origin, error: item.error! })
+    if (!isDecoded(item)) {
+      if (offset >= committed[0]!) this.rejected.push({ envelope, origin: lane.origin, error: item.error })
     } else {
+      const decoded = item
       const watermark = this.tracker.value
       const jobs = this.jobs
       for (let j = 0; j < jobs.length; j++) {
-        const input = jobs[j]!.input(decoded.event, item.envelope)
+        const input = jobs[j]!.input(decoded.event, envelope)
         if (input === undefined) continue
         // judged against the watermark before this event moves it (its own time never makes it late)
         if (offset < committed[j]!) { if (this.rebuilds[j]) this.replayed[j]!.push({ key: decoded.key, input, watermark }) }
         else if (this.taps[j]) this.outputs[j]!.push(input)
-        else this.inputs[j]!.push({ key: decoded.key, input, watermark, message: item.envelope })
+        else if (this.buffering[j]) this.inputs[j]!.push({ key: decoded.key, input, watermark, message: envelope })
+        else this.groups[j]!.apply(decoded.key, input, watermark, envelope)
       }
       const p = lane.watermark
       if (decoded.ts > p.maxEventTime) {
@@ -277,8 +290,7 @@ export class Task<Ev> {
     if (moved) this.advancedTo = wm
     for (let j = 0; j < this.jobs.length; j++) {
       const inputs = this.inputs[j]!
-      if (inputs.length === 0 && !moved) continue
-      this.inputs[j] = []
+      if (inputs.length > 0) this.inputs[j] = []
       this.collect(j, this.groups[j]!.process(inputs, wm))
     }
   }
@@ -305,6 +317,11 @@ export class Task<Ev> {
    * job's), and the positions of every partition that moved, with this job's restart offset.
    */
   flush(now: number): Array<TaskOutput<unknown>> {
+    for (let j = 0; j < this.buffering.length; j++) {
+      // every partition read past the job's committed position: nothing more to rebuild
+      if (this.buffering[j] && this.inputs[j]!.length === 0 && this.replayed[j]!.length === 0 &&
+        this.laneByIndex.every((lane) => lane.nextOffset >= lane.committedNext[j]!)) this.buffering[j] = false
+    }
     for (let j = 0; j < this.groups.length; j++) this.collect(j, this.groups[j]!.flush(now))
     const watermark = this.tracker.value
     // a watermark that moved is committed too (work on event time across tasks reads it),

@@ -11,11 +11,15 @@ import { Effect } from "effect"
 import type { KeyedOperator } from "./KeyedState.ts"
 import type { CommittedPosition, Envelope, PartitionRef, Position } from "./Source.ts"
 
-/** A decoded message: routed by `key` within its task, ordered by `ts`. */
+/**
+ * A decoded message: routed by `key` within its task, ordered by `ts`. It names the message it
+ * came from, so the engine carries one object per event from decode to the jobs.
+ */
 export interface Decoded<E> {
   readonly key: string
   readonly ts: number
   readonly event: E
+  readonly message: Envelope
 }
 
 /** A message that is not a valid event (or that its sink refused), with the reason in words. */

@@ -7,7 +7,7 @@ import type { RawEventRow } from "../domain/Rows.ts"
 import { passThrough } from "../engine/KeyedState.ts"
 import type { Envelope } from "../engine/Source.ts"
 import type { JobNode, Recall, Sink } from "../engine/Topology.ts"
-import type { ShopEvent } from "./Attribution.ts"
+import { isClick, type ShopEvent } from "./Attribution.ts"
 
 export const JOB = "lake"
 
@@ -19,8 +19,8 @@ export const JOB = "lake"
 const readsAlike = (raw: string): boolean => !raw.includes("\\u")
 
 export const rawRow = (event: ShopEvent, message: Envelope): RawEventRow => {
-  if (event._tag === "Click") {
-    const c = event.click
+  if (isClick(event)) {
+    const c = event
     const plain = readsAlike(message.value)
     return {
       kind: "click", topic: message.topic, partition: message.partition, offset: message.offset, ts: c.ts,
@@ -30,7 +30,7 @@ export const rawRow = (event: ShopEvent, message: Envelope): RawEventRow => {
       })
     }
   }
-  const k = event.checkout
+  const k = event
   const plain = readsAlike(message.value)
   return {
     kind: "checkout", topic: message.topic, partition: message.partition, offset: message.offset, ts: k.ts,

@@ -20,7 +20,7 @@ import type { Checkout, Click } from "../domain/Events.ts"
 import type { KeyedOperator } from "../engine/KeyedState.ts"
 import type { JobNode, Recall, Sink } from "../engine/Topology.ts"
 import { type Interaction, type ModelLimits, type ProductInfo, RecommenderModel, type Scored } from "../recs/Model.ts"
-import type { ShopEvent } from "./Attribution.ts"
+import { isClick, type ShopEvent } from "./Attribution.ts"
 import type { Dimensions } from "./Dimensions.ts"
 
 export const JOB = "recommendations"
@@ -68,7 +68,7 @@ const checkoutInput = (k: Checkout): RecInput | undefined =>
 
 /** The job's input for a store event: clicks on a product, and paid checkouts (purchases). */
 export const input = (event: ShopEvent): RecInput | undefined =>
-  event._tag === "Click" ? clickInput(event.click) : checkoutInput(event.checkout)
+  isClick(event) ? clickInput(event) : checkoutInput(event)
 
 /** One task's recommender: its model and the users whose list is due at the next flush. */
 export class TaskModel {
