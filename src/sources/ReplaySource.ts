@@ -26,11 +26,11 @@ class LineReader {
   /** lines read and not yet handed out, from `pendingHead` on */
   private pending: Array<string> = []
   private pendingHead = 0
-  private remainder = ""
   private eof = false
   private lineNo = 0
-  private readonly buffer = Buffer.allocUnsafe(CHUNK_BYTES)
-  private readonly decoder = new TextDecoder("utf-8")
+  /** bytes read after the last newline, waiting for the rest of their line */
+  private carry: Buffer = Buffer.alloc(0)
+  private atStart = true
 
   constructor(readonly file: ReplayFile) {}
 
@@ -56,21 +56,36 @@ class LineReader {
     return out
   }
 
+  /**
+   * Reads a chunk and decodes it up to its last newline: a newline byte is never inside a
+   * UTF-8 sequence, so the text is cut at whole characters and the bytes after it wait for
+   * the next chunk (no streaming decoder, no string joined across chunks).
+   */
   private async fill(): Promise<void> {
-    const { bytesRead } = await this.handle!.read(this.buffer, 0, CHUNK_BYTES, null)
+    const carried = this.carry.length
+    const buffer = Buffer.allocUnsafe(carried + CHUNK_BYTES)
+    this.carry.copy(buffer, 0)
+    const { bytesRead } = await this.handle!.read(buffer, carried, CHUNK_BYTES, null)
+    const end = carried + bytesRead
+    // a byte-order mark starts no message (TextDecoder dropped it too)
+    const start = this.atStart && end >= 3 && buffer[0] === 0xef && buffer[1] === 0xbb && buffer[2] === 0xbf ? 3 : 0
+    this.atStart = false
     if (bytesRead === 0) {
       this.eof = true
-      const rest = this.remainder + this.decoder.decode()
       // a final newline ends the last line; it does not start an empty message
-      if (rest !== "") this.pending.push(rest)
-      this.remainder = ""
+      if (end > start) this.pending.push(buffer.toString("utf8", start, end))
+      this.carry = Buffer.alloc(0)
       await this.close()
       return
     }
-    const text = this.remainder + this.decoder.decode(this.buffer.subarray(0, bytesRead), { stream: true })
-    const lines = text.split("\n")
-    this.remainder = lines.pop()!
-    for (const l of lines) this.pending.push(l)
+    const cut = buffer.lastIndexOf(0x0a, end - 1)
+    if (cut < start) {
+      this.carry = buffer.subarray(start, end) // a line longer than a chunk: read on
+      return
+    }
+    const lines = buffer.toString("utf8", start, cut).split("\n")
+    for (let i = 0; i < lines.length; i++) this.pending.push(lines[i]!)
+    this.carry = Buffer.from(buffer.subarray(cut + 1, end))
   }
 
   async close(): Promise<void> {
