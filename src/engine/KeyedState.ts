@@ -20,7 +20,10 @@ export interface OperatorContext<O> {
 }
 
 export interface KeyedOperator<S, I, O> {
-  /** keeps nothing and emits each input as it comes: the task hands inputs on without keyed state */
+  /**
+   * keeps no keyed state: the task calls `onElement` for each input as it is released, with a
+   * null state and no key lookup (a tap: every event, late or not, to a sink)
+   */
   readonly stateless?: true
   readonly create: () => S
   readonly onElement: (state: S, input: I, ctx: OperatorContext<O>) => void
@@ -94,6 +97,15 @@ export class KeyGroup<S, I, O> {
     else if (created) states.set(key, state)
   }
 
+  /** A stateless operator's input: no key, no state to look up or retire. */
+  tap(input: I, watermark: number, message: Envelope | undefined): void {
+    const ctx = this.ctx
+    ctx.key = ""
+    ctx.watermark = watermark
+    ctx.message = message
+    this.operator.onElement(null as S, input, ctx)
+  }
+
   /** Fires every timer due at `watermark`; returns the outputs since the last call. */
   advance(watermark: number): Array<O> {
     this.fire(watermark)
@@ -154,13 +166,3 @@ export const hashKey = (key: string): number => {
   }
   return h >>> 0
 }
-
-/** A stateless operator that emits every input as it comes (a tap: every event, late or not, to a sink). */
-export const passThrough = <I>(): KeyedOperator<null, I, I> => ({
-  stateless: true,
-  create: () => null,
-  onElement: (_state, input, ctx) => ctx.emit(input),
-  onTimer: () => {},
-  isEmpty: () => true,
-  measure: () => [0, 0]
-})

@@ -91,7 +91,7 @@ export class Task<Ev> {
   private replayed: Array<Array<KeyedInput<unknown>>>
   /** per job: whether inputs re-read before its committed position rebuild its state */
   private readonly rebuilds: Array<boolean>
-  /** per job: a stateless tap, whose inputs go straight to its outputs */
+  /** per job: a stateless tap, whose operator sees each input with no key state */
   private readonly taps: Array<boolean>
   /**
    * per job: inputs wait in `inputs` for the step's end while re-read inputs may still come
@@ -223,7 +223,7 @@ export class Task<Ev> {
         if (input === undefined) continue
         // judged against the watermark before this event moves it (its own time never makes it late)
         if (offset < committed[j]!) { if (this.rebuilds[j]) this.replayed[j]!.push({ key: decoded.key, input, watermark }) }
-        else if (this.taps[j]) this.outputs[j]!.push(input)
+        else if (this.taps[j]) this.groups[j]!.tap(input, watermark, envelope)
         else if (this.buffering[j]) this.inputs[j]!.push({ key: decoded.key, input, watermark, message: envelope })
         else this.groups[j]!.apply(decoded.key, input, watermark, envelope)
       }

@@ -4,9 +4,10 @@
  * is what its sink has renamed into place.
  */
 import type { RawEventRow } from "../domain/Rows.ts"
-import { passThrough } from "../engine/KeyedState.ts"
+import type { KeyedOperator } from "../engine/KeyedState.ts"
 import type { Envelope } from "../engine/Source.ts"
 import type { JobNode, Recall, Sink } from "../engine/Topology.ts"
+import { type LakeSegment, SegmentBuilder } from "../sinks/LakeSegments.ts"
 import { isClick, type ShopEvent } from "./Attribution.ts"
 
 export const JOB = "lake"
@@ -42,10 +43,30 @@ export const rawRow = (event: ShopEvent, message: Envelope): RawEventRow => {
   }
 }
 
-export const node = <E>(sink: Sink<RawEventRow, E>, recall?: Recall<RawEventRow, E>): JobNode<ShopEvent, null, RawEventRow, RawEventRow, E> => ({
+/**
+ * The tap of one task: each event encoded as it is released, the bytes handed on as segments
+ * at the task's flush (with its positions, so a segment is written exactly when they are).
+ */
+export const tap = (): KeyedOperator<null, RawEventRow, LakeSegment> => {
+  const segments = new SegmentBuilder()
+  return {
+    stateless: true,
+    create: () => null,
+    onElement: (_state, row) => segments.add(row),
+    onTimer: () => {},
+    isEmpty: () => true,
+    measure: () => [0, 0],
+    onFlush: (_now, emit) => {
+      if (segments.size > 0) for (const s of segments.take()) emit(s)
+    },
+    dispose: () => segments.discard()
+  }
+}
+
+export const node = <E>(sink: Sink<LakeSegment, E>, recall?: Recall<RawEventRow, E>): JobNode<ShopEvent, null, RawEventRow, LakeSegment, E> => ({
   name: JOB,
   input: rawRow,
-  operator: passThrough<RawEventRow>(),
+  operator: tap,
   retainMs: -Infinity,
   sink,
   recall

@@ -92,6 +92,24 @@ export class JsonLines {
     this.used = 0
   }
 
+  /** Appends `next`'s rows (all after this buffer's) and takes its chunks; `next` must not be used again. */
+  absorb(next: JsonLines): void {
+    if (next.rows === 0) return
+    if (this.used > 0) this.sealed.push(this.tail.subarray(0, this.used))
+    this.tail = EMPTY
+    this.used = 0
+    for (const c of next.chunks()) this.sealed.push(c)
+    for (const c of next.owned) this.owned.push(c)
+    if (this.rows === 0) this.firstOffset = next.firstOffset
+    this.rows += next.rows
+    this.multiline ||= next.multiline
+    next.sealed.length = 0
+    next.owned.length = 0
+    next.tail = EMPTY
+    next.used = 0
+    next.rows = 0
+  }
+
   /** `a` and `b` (of disjoint offset ranges, in any order) as one, in offset order; it owns their chunks. */
   static merge(a: JsonLines, b: JsonLines): JsonLines {
     const [first, second] = a.firstOffset <= b.firstOffset ? [a, b] : [b, a]

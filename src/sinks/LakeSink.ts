@@ -24,6 +24,7 @@ import { formatTimestamp } from "../domain/Timestamp.ts"
 import type { CommittedPosition, PartitionRef } from "../engine/Source.ts"
 import type { Recall, Sink, SinkBatch, TaskClaim, TaskPosition } from "../engine/Topology.ts"
 import { JsonLines } from "./JsonLines.ts"
+import type { LakeSegment } from "./LakeSegments.ts"
 import { LakeError, type ParquetWriter } from "./ParquetWriter.ts"
 import * as PositionStore from "./PositionStore.ts"
 import * as TaskOwnership from "./TaskOwnership.ts"
@@ -292,7 +293,7 @@ export const make = <E>(options: LakeSinkOptions, writer: ParquetWriter, store: 
     const due = (now: number) =>
       figures.buffered >= options.maxBufferRows || (figures.oldestBufferedAt !== undefined && now - figures.oldestBufferedAt >= options.flushAfterMs)
 
-    const write = (batch: SinkBatch<RawEventRow>) =>
+    const write = (batch: SinkBatch<LakeSegment>) =>
       Semaphore.withPermits(lock, 1)(Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
         const positions = new Map(batch.positions.map((p) => [key(p.topic, p.partition), p]))
@@ -308,31 +309,20 @@ export const make = <E>(options: LakeSinkOptions, writer: ParquetWriter, store: 
           if (b === undefined) buffers.set(k, b = { topic, partition, kind, hours: new Map(), rows: 0, position, from: written.get(k) ?? 0 })
           return b
         }
-        // outputs come in runs of one partition and mostly of one hour: look their buffer up
-        // once per run, not per event
-        let runTopic: string | undefined, runPartition = -1, runHour = NaN
-        let run: PartitionBuffer | undefined
-        let lines: JsonLines | undefined
+        // a task's segments follow what it handed on before: their bytes are appended, not copied
         let added = 0
-        for (const row of batch.outputs) {
-          if (row.partition !== runPartition || row.topic !== runTopic) {
-            const position = positions.get(key(row.topic, row.partition))
-            runTopic = row.topic
-            runPartition = row.partition
-            runHour = NaN
-            run = position === undefined ? undefined : ensure(row.topic, row.partition, position, row.kind) // every output comes with its position
-            if (run !== undefined) run.kind = row.kind
-          }
-          if (run === undefined) continue
-          const hour = Math.floor(row.ts / 3_600_000)
-          if (hour !== runHour) {
-            runHour = hour
-            lines = run.hours.get(hour)
-            if (lines === undefined) run.hours.set(hour, lines = new JsonLines())
-          }
-          lines!.append(row.offset, row.ts, row.json)
-          run.rows++
-          added++
+        for (const segment of batch.outputs) {
+          const position = positions.get(key(segment.topic, segment.partition))
+          if (position === undefined) { segment.lines.release(); continue } // every output comes with its position
+          const run = ensure(segment.topic, segment.partition, position, segment.kind)
+          run.kind = segment.kind
+          const rows = segment.lines.rows
+          let lines = run.hours.get(segment.hour)
+          if (lines === undefined) run.hours.set(segment.hour, lines = new JsonLines())
+          // absorbing empties the segment: one handed on again (a stop put it back) adds nothing
+          lines.absorb(segment.lines)
+          run.rows += rows
+          added += rows
         }
         figures.buffered += added
         if (added > 0 && figures.oldestBufferedAt === undefined) figures.oldestBufferedAt = now
@@ -371,9 +361,10 @@ export const make = <E>(options: LakeSinkOptions, writer: ParquetWriter, store: 
         })
     }
 
-    const sink: Sink<RawEventRow, LakeError | E> = {
+    const sink: Sink<LakeSegment, LakeError | E> = {
       write,
-      close: Semaphore.withPermits(lock, 1)(Effect.andThen(flushAll, awaitInFlight))
+      // the input is done: its last files may take every core
+      close: Effect.andThen(writer.useAllCores, Semaphore.withPermits(lock, 1)(Effect.andThen(flushAll, awaitInFlight)))
     }
     /** writes out everything buffered and waits until it is in place */
     const flushNow = Semaphore.withPermits(lock, 1)(Effect.andThen(flushAll, awaitInFlight))

@@ -16,6 +16,7 @@ import { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api"
 import { Data, Effect, Semaphore } from "effect"
 import type { Scope } from "effect"
 import * as fsp from "node:fs/promises"
+import * as os from "node:os"
 import type { RawEventRow } from "../domain/Rows.ts"
 import type { JsonLines } from "./JsonLines.ts"
 
@@ -72,6 +73,11 @@ const quote = (path: string) => `'${path.replaceAll("'", "''")}'`
 export interface ParquetWriter {
   /** Writes `rows` (all of one kind and one partition) to a Parquet file at `path` (and a scratch file beside it). */
   readonly write: (kind: RawEventRow["kind"], partition: number, rows: JsonLines, path: string) => Effect.Effect<void, LakeError>
+  /**
+   * From now on DuckDB may use every core: for the last flush, when the engine's thread has
+   * nothing left to do (the end of a replay, a stop) and only the files are waited for.
+   */
+  readonly useAllCores: Effect.Effect<void, LakeError>
 }
 
 /** An in-memory DuckDB for the scope's life; writes run one at a time. */
@@ -113,5 +119,10 @@ export const make: Effect.Effect<ParquetWriter, LakeError, Scope.Scope> = Effect
       catch: (cause) => new LakeError({ message: `cannot write ${path}: ${(cause as Error)?.message ?? String(cause)}`, cause })
     }))
 
-  return { write }
+  const useAllCores = Semaphore.withPermits(lock, 1)(Effect.tryPromise({
+    try: () => connection.run(`SET threads = ${Math.max(1, os.availableParallelism())}`),
+    catch: (cause) => new LakeError({ message: `cannot configure DuckDB: ${String(cause)}`, cause })
+  }))
+
+  return { write, useAllCores: Effect.asVoid(useAllCores) }
 })

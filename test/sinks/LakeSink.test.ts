@@ -13,6 +13,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import type { RawEventRow } from "../../src/domain/Rows.ts"
+import { type LakeSegment, segmentsOf } from "../../src/sinks/LakeSegments.ts"
 import type { CommittedPosition } from "../../src/engine/Source.ts"
 import type { SinkBatch, TaskPosition } from "../../src/engine/Topology.ts"
 import * as LakeSink from "../../src/sinks/LakeSink.ts"
@@ -28,8 +29,8 @@ const click = (offset: number, ts = T + offset * 1_000): RawEventRow => ({
 const position = (next: number, epoch = 1): TaskPosition => ({
   topic: "clicks", partition: 0, nextOffset: next, restartOffset: next, maxEventTime: T, watermark: T, task: 0, epoch
 })
-const batch = (rows: ReadonlyArray<RawEventRow>, next: number, epoch = 1): SinkBatch<RawEventRow> => ({
-  job: "lake", outputs: rows, rejected: [], positions: [position(next, epoch)], claims: [{ task: 0, epoch }]
+const batch = (rows: ReadonlyArray<RawEventRow>, next: number, epoch = 1): SinkBatch<LakeSegment> => ({
+  job: "lake", outputs: segmentsOf(rows), rejected: [], positions: [position(next, epoch)], claims: [{ task: 0, epoch }]
 })
 
 /** positions in memory, the current epoch per task decides the fence */
