@@ -55,7 +55,8 @@ export const forkChild = (entry: string, config: unknown): BenchChild => {
   const child = fork(path.join(import.meta.dirname, entry), [], {
     execArgv: ["--expose-gc"],
     env: { ...process.env, [CONFIG_ENV]: JSON.stringify(config) },
-    stdio: ["ignore", "inherit", "inherit", "ipc"]
+    // the child's stdout (its log lines) joins stderr: the parent's stdout carries the JSON alone
+    stdio: ["ignore", 2, "inherit", "ipc"]
   })
   let resolveReady: () => void = () => {}
   let rejectAll: (e: Error) => void = () => {}

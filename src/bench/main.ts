@@ -41,6 +41,10 @@ import { createScratch, openPoller } from "./Scratch.ts"
 import { measureSinkCeiling } from "./SinkCeiling.ts"
 import { targets } from "./Targets.ts"
 
+// stdout carries the JSON alone: Effect's logger (console.log) and any other console output go to stderr
+console.log = console.error
+console.info = console.error
+
 const main = async () => {
   const began = performance.now()
   const opts = parseOptions(process.argv.slice(2))
