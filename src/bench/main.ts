@@ -1,214 +1,171 @@
 /**
- * `npm run bench`: measures the pipeline on this machine and prints JSON. Every figure is
- * compared with anchors measured in the same run on the same data, so a noisy machine
- * shows up in both:
+ * `npm run bench [-- flags]`: measures the engine on this machine and prints ONE JSON object
+ * (stdout; progress lines go to stderr). Every figure is measured in the run; the keys are
+ * issue 12's (README, "Performance"). One module per measurement:
  *
- *   anchor.jsonParse       JSON.parse of every message (the floor of any decoder)
- *   anchor.decode          our Schema decode of every message
- *   engine.discard        replay → decode → align → watermark → join (one task), output discarded
- *   engine.discard.withLake  the same with the raw-lake tap writing Parquet (ratios.lakeTapCost)
- *   engine.discard.withRecs  the same with the recommender job (ratios.recsCost)
- *   recommender            the model alone with 100 k users and 10 k products: heap per user
- *                          (after a forced GC: run with --expose-gc, as `npm run bench` does)
- *   pipeline.postgres      replay → ... → PostgreSQL upserts + positions (when a server answers)
- *   pipeline.recsApi       GET /api/users/:id/recommendations, one after another, while
- *                          `node dist/main.js` runs the generator at BENCH_API_RATE (5000/s)
+ *   Backlog.ts        the generated backlog, whole and split by key into one share per worker
+ *   Anchors.ts        JSON.parse and our decode of every message
+ *   Engine.ts         the engine over the backlog (engineWorker.ts: one process per share / one over all)
+ *   HeldClicks.ts     heap per click held in attribution's keyed state, and that process's peak RSS
+ *   ConsumeCeiling.ts the Kafka client alone draining the bench's topics (consumeWorker.ts per member)
+ *   SinkCeiling.ts    the PostgreSQL write path alone (PgSink.write, batches of SINK_FLUSH_ROWS)
+ *   EndToEnd.ts       `node dist/main.js` draining the produced events into PostgreSQL; start time
+ *   Latency.ts        production → row visible, at a fixed live rate
+ *   RecsApi.ts        (extras) the recommendations API at load; the model's memory (recs/measureModel.ts)
  *
- * Settings: BENCH_EVENTS (default 400000), DATABASE_URL or TEST_DATABASE_ADMIN_URL for the
- * PostgreSQL run (a scratch database is created and dropped).
+ * Kafka: KAFKA_BROKERS, or a broker of its own (scripts/kafka.sh). PostgreSQL:
+ * TEST_DATABASE_ADMIN_URL (default postgres://postgres@127.0.0.1:5432/postgres); scratch
+ * databases are created and dropped.
  */
-import { PgClient } from "@effect/sql-pg"
-import { Effect, Layer, Redacted } from "effect"
-import { SqlClient } from "effect/sql"
+import { Effect } from "effect"
+import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { decodeCheckout, decodeClick } from "../domain/Events.ts"
-import * as Runner from "../engine/Runner.ts"
-import { EngineStats } from "../engine/EngineStats.ts"
-import { memoryOwnership } from "../engine/Topology.ts"
-import { makeProducts, makeUsers, productsCsv, usersCsv } from "../generator/Catalog.ts"
-import { makeSimulator } from "../generator/Shoppers.ts"
-import { defaultData } from "../generator/writeData.ts"
-import * as Attribution from "../jobs/Attribution.ts"
-import * as RawLake from "../jobs/RawLake.ts"
-import * as Recommender from "../jobs/Recommender.ts"
+import { load as loadConfig } from "../config.ts"
 import { measureModel } from "../recs/measureModel.ts"
-import { measureRecsApi, type RecsApiMeasurement } from "./RecsApi.ts"
-import * as LakeSink from "../sinks/LakeSink.ts"
-import * as ParquetWriter from "../sinks/ParquetWriter.ts"
-import * as AttributionPipeline from "../jobs/AttributionPipeline.ts"
-import * as Dimensions from "../jobs/Dimensions.ts"
-import * as LoadDimensions from "../jobs/LoadDimensions.ts"
-import * as Database from "../sinks/Database.ts"
-import * as ReplaySource from "../sources/ReplaySource.ts"
+import { parseBrokers } from "../sources/KafkaClient.ts"
+import { measureAnchors } from "./Anchors.ts"
+import { generateBacklog } from "./Backlog.ts"
+import { openBroker } from "./Broker.ts"
+import { log, round3 } from "./Common.ts"
+import { deleteTopics, measureConsumeCeiling, topicEnds } from "./ConsumeCeiling.ts"
+import { measureEndToEnd, verifyRows } from "./EndToEnd.ts"
+import { measureEngine } from "./Engine.ts"
+import { measureHeldClicks } from "./HeldClicks.ts"
+import { measureLatency } from "./Latency.ts"
+import { parseOptions } from "./Options.ts"
+import { backfill } from "./Produce.ts"
+import { measureRecsApi } from "./RecsApi.ts"
+import { createScratch, openPoller } from "./Scratch.ts"
+import { measureSinkCeiling } from "./SinkCeiling.ts"
+import { targets } from "./Targets.ts"
 
-const events = Number(process.env["BENCH_EVENTS"] ?? 400_000)
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), "insights-bench-"))
-const topics = { clicks: "clicks", checkouts: "checkouts" }
-const settings = {
-  clicksTopic: "clicks", checkoutsTopic: "checkouts", windowMs: 3_600_000, dedupRetentionMs: 3_600_000,
-  outOfOrdernessMs: 15_000, idleTimeoutMs: 30_000, flushRows: 5_000, flushIntervalMs: 250, maxFutureMs: 86_400_000,
-  lakeDir: path.join(dir, "lake"), lakeFlushMs: 300_000, lakeBufferRows: 100_000, recsSnapshotMs: 60_000, recsWriteMs: 500
-}
-
-const generate = () => {
-  const users = makeUsers(defaultData.userSeed, defaultData.userCount)
-  const products = makeProducts(defaultData.productSeed, defaultData.productCount)
-  const sim = makeSimulator({ seed: 1, users, products })
-  const lines = { clicks: [] as Array<string>, checkouts: [] as Array<string> }
-  const start = Date.parse("2026-11-01T00:00:00Z")
-  for (let i = 0; i < events; i++) {
-    const m = sim.next(start + i * 5) // 200 msg/s of event time
-    lines[m.topic].push(`${m.key}\t${m.value}`)
-  }
-  fs.writeFileSync(path.join(dir, "clicks.txt"), lines.clicks.join("\n") + "\n")
-  fs.writeFileSync(path.join(dir, "checkouts.txt"), lines.checkouts.join("\n") + "\n")
-  fs.writeFileSync(path.join(dir, "Users.csv"), usersCsv(users))
-  fs.writeFileSync(path.join(dir, "Products.csv"), productsCsv(products))
-  return lines
-}
-
-const files = (): Array<ReplaySource.ReplayFile> => [
-  { topic: "clicks", path: path.join(dir, "clicks.txt") },
-  { topic: "checkouts", path: path.join(dir, "checkouts.txt") }
-]
-
-const rate = (n: number, ms: number) => Math.round(n / (ms / 1000))
-
-const timed = async (f: () => Promise<unknown>): Promise<number> => {
-  const t0 = performance.now()
-  await f()
-  return performance.now() - t0
-}
-
-const anchors = (lines: { clicks: Array<string>; checkouts: Array<string> }) => {
-  const values = { clicks: lines.clicks.map((l) => l.slice(l.indexOf("\t") + 1)), checkouts: lines.checkouts.map((l) => l.slice(l.indexOf("\t") + 1)) }
-  let t0 = performance.now()
-  let sink = 0
-  for (const v of values.clicks) sink += JSON.parse(v) ? 1 : 0
-  for (const v of values.checkouts) sink += JSON.parse(v) ? 1 : 0
-  const parseMs = performance.now() - t0
-  t0 = performance.now()
-  for (const v of values.clicks) sink += decodeClick(v) ? 1 : 0
-  for (const v of values.checkouts) sink += decodeCheckout(v) ? 1 : 0
-  const decodeMs = performance.now() - t0
-  if (sink === 0) throw new Error("unreachable")
-  return { jsonParse: rate(events, parseMs), decode: rate(events, decodeMs) }
-}
-
-/**
- * The engine with attribution's output discarded; `lake`: with the raw-lake tap writing real
- * Parquet files; `recs`: with the recommender job (its model, lists per flush, snapshots off)
- * writing to a discarding sink.
- */
-const discard = (lake: boolean, recs = false) =>
-  Effect.gen(function*() {
-    const source = yield* ReplaySource.make(files())
-    const attribution = Attribution.node({ windowMs: settings.windowMs, dedupRetentionMs: settings.dedupRetentionMs }, { write: () => Effect.succeed({ fenced: [] }) })
-    const tap = lake
-      ? RawLake.node((yield* LakeSink.make({ lakeDir: settings.lakeDir, sourceName: "bench", job: RawLake.JOB, flushAfterMs: settings.lakeFlushMs, maxBufferRows: settings.lakeBufferRows },
-          yield* ParquetWriter.make, LakeSink.memoryStore())).sink)
-      : undefined
-    const products = new Map(makeProducts(defaultData.productSeed, defaultData.productCount).map((p) => [p.product_id, { category: p.category, brand: p.brand }]))
-    const recommender = recs
-      ? Recommender.node(new Recommender.Recommenders((id) => products.get(id)), { snapshotEveryMs: Infinity }, { write: () => Effect.succeed({ fenced: [] }) })
-      : undefined
-    const jobs = [attribution, ...(tap === undefined ? [] : [tap]), ...(recommender === undefined ? [] : [recommender])]
-    const stats = yield* Runner.run({
-      source,
-      topology: { decode: Attribution.decode(topics), ownership: memoryOwnership(), jobs }
-    })
-    return stats.eventsTotal
-  }).pipe(Effect.scoped)
-
-const postgres = async (): Promise<Record<string, number | RecsApiMeasurement> | { skipped: string }> => {
-  const admin = process.env["TEST_DATABASE_ADMIN_URL"] ?? "postgres://postgres@127.0.0.1:5432/postgres"
-  const name = `insights_bench_${process.pid}`
-  const adminQuery = (q: string) => Effect.runPromise(SqlClient.SqlClient.use((sql) => sql.unsafe(q)).pipe(
-    Effect.provide(PgClient.layer({ url: Redacted.make(admin), maxConnections: 1 })), Effect.scoped))
-  try {
-    await adminQuery(`CREATE DATABASE ${name}`)
-  } catch (e) {
-    return { skipped: `no PostgreSQL at ${admin}: ${(e as Error).message}` }
-  }
-  const url = new URL(admin)
-  url.pathname = `/${name}`
-  try {
-    const layer = Layer.provideMerge(Dimensions.layer(60_000), Database.layer(url.toString()))
-    const prepare = Effect.gen(function*() {
-      yield* LoadDimensions.loadUsers(path.join(dir, "Users.csv"))
-      yield* LoadDimensions.loadProducts(path.join(dir, "Products.csv"))
-    })
-    await Effect.runPromise(prepare.pipe(Effect.provide(Database.layer(url.toString())), Effect.scoped))
-    let rows = 0
-    const ms = await timed(() => Effect.runPromise(Effect.gen(function*() {
-      const dims = yield* Dimensions.Dimensions
-      yield* dims.refresh
-      const source = yield* ReplaySource.make(files())
-      const stats = yield* AttributionPipeline.run(source, settings, new EngineStats())
-      rows = stats.primary.sink.rowsWritten
-    }).pipe(Effect.provide(layer), Effect.scoped)))
-    const pipeline = { eventsPerSecond: rate(events, ms), rowsWritten: rows, seconds: Math.round(ms) / 1000 }
-    // the recommendations API while the daemon runs at load, on a database of its own
-    await adminQuery(`DROP DATABASE IF EXISTS ${name}_api WITH (FORCE)`)
-    await adminQuery(`CREATE DATABASE ${name}_api`)
-    const apiUrl = new URL(admin)
-    apiUrl.pathname = `/${name}_api`
-    try {
-      const recsApi = await measureRecsApi(apiUrl.toString(), { rate: Number(process.env["BENCH_API_RATE"] ?? 5_000), requests: Number(process.env["BENCH_API_REQUESTS"] ?? 2_000) })
-      return { ...pipeline, recsApi }
-    } finally {
-      await adminQuery(`DROP DATABASE IF EXISTS ${name}_api WITH (FORCE)`)
-    }
-  } finally {
-    await adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
-  }
-}
+// stdout carries the JSON alone: Effect's logger (console.log) and any other console output go to stderr
+console.log = console.error
+console.info = console.error
 
 const main = async () => {
-  const lines = generate()
-  const anchor = anchors(lines)
-  const engine: Record<string, { eventsPerSecond: number; peakRssMiB: number }> = {}
-  const runs = [
-    ["discard", false, false], ["discard.withLake", true, false], ["discard.withRecs", false, true],
-    ["discard.again", false, false], ["discard.withLake.again", true, false], ["discard.withRecs.again", false, true]
-  ] as const
-  for (const [name, lake, recs] of runs) {
-    const rss0 = process.memoryUsage().rss
-    let peak = rss0
-    const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss) }, 20)
-    const ms = await timed(() => Effect.runPromise(discard(lake, recs)))
-    clearInterval(sampler)
-    engine[name] = { eventsPerSecond: rate(events, ms), peakRssMiB: Math.round(peak / 2 ** 20) }
-  }
-  // each measured twice, interleaved, so that a noisy neighbour hits both; the better of two counts
-  const best = (a: string, b: string) => Math.max(engine[a]!.eventsPerSecond, engine[b]!.eventsPerSecond)
-  const pg = await postgres()
-  // the recommender's model at the size the issue names: 100 k users, 10 k products
-  const recommender = measureModel({ users: Number(process.env["BENCH_RECS_USERS"] ?? 100_000), products: 10_000 })
-  const result = {
-    events,
-    node: process.version,
-    anchor,
-    engine,
-    pipelinePostgres: pg,
-    recommender,
-    ratios: {
-      engineVsJsonParse: +(engine["discard"]!.eventsPerSecond / anchor.jsonParse).toFixed(3),
-      engineVsDecode: +(engine["discard"]!.eventsPerSecond / anchor.decode).toFixed(3),
-      /** the raw-lake tap's cost: 1 − with/without (target ≤ 0.15) */
-      lakeTapCost: +(1 - best("discard.withLake", "discard.withLake.again") / best("discard", "discard.again")).toFixed(3),
-      /** the recommender job's cost: 1 − with/without */
-      recsCost: +(1 - best("discard.withRecs", "discard.withRecs.again") / best("discard", "discard.again")).toFixed(3),
-      ...("eventsPerSecond" in pg ? { postgresVsEngine: +((pg["eventsPerSecond"] as number) / engine["discard"]!.eventsPerSecond).toFixed(3) } : {})
+  const began = performance.now()
+  const opts = parseOptions(process.argv.slice(2))
+  const config = await Effect.runPromise(loadConfig)
+  const W = config.outOfOrdernessMs
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "insights-bench-"))
+  try {
+    log(`generating ${opts.events} events in ${opts.workers} shares`)
+    const backlog = generateBacklog(dir, opts.events, opts.workers)
+    const anchors = measureAnchors(backlog)
+    const engine = await measureEngine(backlog, opts.rounds, dir)
+    const held = await measureHeldClicks({ clicks: opts.heldClicks, outOfOrdernessMs: W, windowMs: config.windowMs })
+
+    const broker = await openBroker()
+    const brokers = parseBrokers(broker.brokers)
+    const suffix = randomBytes(4).toString("hex")
+    const topics = { clicks: `bench-clicks-${suffix}`, checkouts: `bench-checkouts-${suffix}` }
+    try {
+      log(`producing ${opts.e2eEvents} events to ${topics.clicks}, ${topics.checkouts} (${opts.partitions} partitions) on ${broker.brokers}`)
+      const produced = await Effect.runPromise(backfill(brokers, topics, opts.partitions, opts.e2eEvents, 1))
+      const ends = await topicEnds(brokers, [topics.clicks, topics.checkouts])
+      const consume = await measureConsumeCeiling(brokers, topics, opts.partitions, opts.workers)
+
+      const sinkDb = await createScratch("sink")
+      const sink = await measureSinkCeiling(sinkDb, opts.sinkRows, opts.workers, config.flushRows).finally(() => sinkDb.drop())
+
+      const e2eDb = await createScratch("e2e", { users: backlog.usersCsv, products: backlog.productsCsv })
+      const poller = openPoller(e2eDb.url)
+      let e2e, latency, rows
+      try {
+        const run = await measureEndToEnd({
+          brokers: broker.brokers, topics, partitions: opts.partitions, groupId: `insights-bench-${suffix}`, databaseUrl: e2eDb.url,
+          lakeDir: path.join(dir, "e2e-lake"), lakeFlushMs: opts.lakeFlushMs, recsSnapshotMs: opts.recsSnapshotMs, usersCsv: backlog.usersCsv, productsCsv: backlog.productsCsv,
+          ends, produced
+        }, poller, 120_000 + opts.e2eEvents / 10)
+        e2e = run.result
+        try {
+          latency = await measureLatency({
+            brokers, topics, partitions: opts.partitions, rate: opts.latencyRate, seconds: opts.latencySeconds,
+            warmupMs: 5_000, tailMs: W + 2_000, waitMs: W + 30_000, pollMs: 25, seed: 2
+          }, poller)
+          rows = await verifyRows(poller, produced, config.idleTimeoutMs + W + 10_000)
+        } finally {
+          const code = await run.daemon.stop()
+          if (code !== 0) log(`the daemon exited with ${code} on SIGTERM: ${run.daemon.output().slice(-2_000)}`)
+        }
+      } finally {
+        await poller.close()
+        await e2eDb.drop()
+      }
+
+      let extras: Record<string, unknown> | undefined
+      if (opts.extras) {
+        log(`extras: the recommender model (${opts.recsUsers} users), the recommendations API at load`)
+        const recommender_model = measureModel({ users: opts.recsUsers, products: 10_000 })
+        const apiDb = await createScratch("api")
+        const recs_api = await measureRecsApi(apiDb.url, { rate: opts.latencyRate, requests: opts.apiRequests }).finally(() => apiDb.drop())
+        extras = { recommender_model, recs_api }
+      }
+
+      const e2eCeiling = Math.round(Math.min(consume.events_per_s, sink.rows_per_s / rows.rows_per_event))
+      const figures = {
+        engine_events_per_s: engine.all.events_per_s,
+        engine_events_per_s_one_worker: engine.one.events_per_s,
+        lake_tap_cost: engine.lake_tap_cost,
+        recs_cost: engine.recs_cost,
+        json_parse_events_per_s: anchors.json_parse_events_per_s,
+        decode_events_per_s: anchors.decode_events_per_s,
+        consume_ceiling_events_per_s: consume.events_per_s,
+        sink_ceiling_rows_per_s: sink.rows_per_s,
+        e2e_events_per_s: e2e.events_per_s,
+        e2e_rows_verified: rows.rows_verified,
+        rows_per_event: rows.rows_per_event,
+        e2e_ceiling_events_per_s: e2eCeiling,
+        e2e_vs_ceiling: round3(e2e.events_per_s / e2eCeiling),
+        start_ms: e2e.start_ms,
+        p50_latency_ms: latency.p50_ms,
+        p99_latency_ms: latency.p99_ms,
+        watermark_delay_ms: W,
+        bytes_per_held_click: held.bytes_per_held_click,
+        peak_rss_mb: held.peak_rss_mb
+      }
+      const result = {
+        ...figures,
+        targets: targets(figures),
+        machine: { cores: os.availableParallelism(), node: process.version, platform: `${process.platform} ${os.release()} ${process.arch}`, cpu_model: os.cpus()[0]?.model ?? "unknown" },
+        workers: opts.workers,
+        params: {
+          events: opts.events, e2e_events: opts.e2eEvents, latency_rate: opts.latencyRate, latency_seconds: opts.latencySeconds,
+          held_clicks: opts.heldClicks, sink_rows: opts.sinkRows, partitions: opts.partitions, rounds: opts.rounds,
+          e2e_lake_flush_ms: opts.lakeFlushMs, e2e_recs_snapshot_ms: opts.recsSnapshotMs, sink_flush_rows: config.flushRows, smoke: opts.smoke, broker: broker.origin
+        },
+        detail: {
+          engine: { all: engine.all, one_worker: engine.one, runs: engine.runs },
+          held_clicks: held,
+          produced,
+          consume_ceiling: consume,
+          sink_ceiling: sink,
+          e2e: { ...e2e, ...rows },
+          latency
+        },
+        ...(extras === undefined ? {} : { extras }),
+        elapsed_s: Math.round(performance.now() - began) / 1000
+      }
+      process.stdout.write(JSON.stringify(result, null, 2) + "\n")
+      if (!rows.rows_verified) {
+        throw new Error(`end to end: ${rows.rows.checkout_attribution} checkout_attribution rows, expected ${rows.rows.expected_checkouts} (one per distinct valid checkout produced)`)
+      }
+    } finally {
+      await deleteTopics(brokers, [topics.clicks, topics.checkouts])
+      await broker.stop()
     }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
   }
-  process.stdout.write(JSON.stringify(result, null, 2) + "\n")
-  fs.rmSync(dir, { recursive: true, force: true })
 }
 
-main().catch((e) => {
-  process.stderr.write(`bench failed: ${(e as Error).stack ?? e}\n`)
-  process.exit(1)
-})
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    process.stderr.write(`bench failed: ${(e as Error).stack ?? String(e)}\n`)
+    process.exit(1)
+  }
+)

@@ -1,0 +1,70 @@
+/**
+ * The engine's throughput over the generated backlog, every job on (attribution, the raw-lake
+ * tap writing real Parquet, the recommender), outputs discarded:
+ *
+ * - `all`: one process per share of the backlog (split by key, as Kafka partitions), all
+ *   started together; events ÷ (last end − first start), each process's start and end as it
+ *   reports them, so generation and process start-up are left out;
+ * - `one`: one process over the whole backlog, with or without each job, for the jobs' costs.
+ */
+import * as os from "node:os"
+import * as path from "node:path"
+import type { Backlog } from "./Backlog.ts"
+import { forkChild, log, mib, rate, runTogether } from "./Common.ts"
+import type { EngineWorkerConfig } from "./engineWorker.ts"
+
+export interface EngineRun {
+  readonly events_per_s: number
+  readonly processes: number
+  readonly events: number
+  readonly seconds: number
+  readonly peak_rss_mb: number
+}
+
+const runProcesses = async (shares: ReadonlyArray<{ readonly files: EngineWorkerConfig["files"]; readonly events: number }>, jobs: { lake: boolean; recs: boolean }, dir: string): Promise<EngineRun> => {
+  const children = shares.map((s, i) =>
+    forkChild("engineWorker.js", { files: s.files, ...jobs, lakeDir: path.join(dir, `lake-${process.pid}-${i}-${Date.now()}`) } satisfies EngineWorkerConfig))
+  const results = await runTogether(children)
+  const start = Math.min(...results.map((r) => r["startedAt"] as number))
+  const end = Math.max(...results.map((r) => r["endedAt"] as number))
+  const events = results.reduce((n, r) => n + (r["events"] as number), 0)
+  const expected = shares.reduce((n, s) => n + s.events, 0)
+  if (events !== expected) throw new Error(`the engine processes read ${events} events, the backlog has ${expected}`)
+  return {
+    events_per_s: rate(events, end - start), processes: shares.length, events, seconds: Math.round(end - start) / 1000,
+    peak_rss_mb: mib(Math.max(...results.map((r) => r["peakRssBytes"] as number)))
+  }
+}
+
+export interface EngineMeasurement {
+  readonly all: EngineRun
+  readonly one: EngineRun
+  readonly runs: Record<string, Array<EngineRun>>
+  readonly lake_tap_cost: number
+  readonly recs_cost: number
+}
+
+export const measureEngine = async (backlog: Backlog, rounds: number, dir: string = os.tmpdir()): Promise<EngineMeasurement> => {
+  const full = { lake: true, recs: true }
+  const kinds = {
+    // the one-worker runs, interleaved so that a noisy neighbour hits each alike; the best of the rounds counts
+    base: { lake: false, recs: false },
+    lake: { lake: true, recs: false },
+    recs: { lake: false, recs: true },
+    full
+  } as const
+  const runs: Record<string, Array<EngineRun>> = { all: [], base: [], lake: [], recs: [], full: [] }
+  for (let r = 0; r < rounds; r++) {
+    const all = await runProcesses(backlog.shares, full, dir)
+    runs["all"]!.push(all)
+    log(`engine, ${all.processes} processes, every job: ${all.events_per_s} events/s`)
+    for (const [name, jobs] of Object.entries(kinds)) {
+      const one = await runProcesses([{ files: backlog.whole, events: backlog.events }], jobs, dir)
+      runs[name]!.push(one)
+      log(`engine, one process, ${name}: ${one.events_per_s} events/s`)
+    }
+  }
+  const best = (name: string): EngineRun => runs[name]!.reduce((a, b) => (b.events_per_s > a.events_per_s ? b : a))
+  const cost = (name: string) => Math.round((1 - best(name).events_per_s / best("base").events_per_s) * 1000) / 1000
+  return { all: best("all"), one: best("full"), runs, lake_tap_cost: cost("lake"), recs_cost: cost("recs") }
+}
