@@ -52,7 +52,7 @@ export const makeRows = (count: number): Array<Sourced<AttributionRow>> => {
       const c = decodeClick(m.value)
       if (isDecodeFailure(c)) continue
       const key = `${c.userId}\u0000${c.productId}`
-      if (!clicks.has(key)) clicks.set(key, { id: c.clickId, ts: c.ts, matchKey: c.productId, userId: c.userId, source: c.source })
+      if (!clicks.has(key)) clicks.set(key, { id: c.clickId, ts: c.ts, matchKey: c.productId, source: c.source })
       continue
     }
     const k = decodeCheckout(m.value)
