@@ -28,7 +28,6 @@ import * as Workers from "./Workers.ts"
 import * as EngineStatusSink from "./sinks/EngineStatusSink.ts"
 import { setGrafanaPassword } from "./sinks/GrafanaRole.ts"
 import * as PositionStore from "./sinks/PositionStore.ts"
-import * as GeneratorSource from "./sources/GeneratorSource.ts"
 import { parseBrokers } from "./sources/KafkaClient.ts"
 import * as KafkaSource from "./sources/KafkaSource.ts"
 import type { SourceError } from "./sources/SourceError.ts"
@@ -79,6 +78,8 @@ const makeSource = (config: EngineConfig): Effect.Effect<DaemonSource, SourceErr
     const startedAt = yield* Clock.currentTimeMillis
     const seed = Option.getOrElse(config.generatorSeed, () => startedAt % 2_147_483_647)
     yield* Effect.logInfo(`no KAFKA_BROKERS: the in-process generator (seed ${seed}, ${config.generatorRate} msg/s)`)
+    // loaded only here: the generator's data (faker's among it) is no part of a Kafka start
+    const GeneratorSource = yield* Effect.promise(() => import("./sources/GeneratorSource.ts"))
     const source = GeneratorSource.make({
       seed,
       startedAt,

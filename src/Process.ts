@@ -4,7 +4,7 @@
  * error or a refused setting as exit 2, and any other failure as exit 1 with its message on
  * one line.
  */
-import { NodeRuntime } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Config, Effect, Exit } from "effect"
 import { describeConfigError } from "./config.ts"
 

@@ -3,6 +3,12 @@
  * arrives before Effect's runtime owns the signals is still a clean stop (exit 0), not Node's
  * default kill.
  */
+import * as nodeModule from "node:module"
+
+// compiled code cached on disk (NODE_COMPILE_CACHE, or the OS's temporary folder): loading the
+// modules is most of a start, and a cached start loads them about a third faster
+nodeModule.enableCompileCache?.()
+
 const early = (): void => { stopRequested = true }
 let stopRequested = false
 process.once("SIGTERM", early)

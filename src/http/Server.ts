@@ -4,7 +4,7 @@
  * (`/readyz`) and the recommendations API. Served by Effect's HTTP router on Node's http
  * server, in the job's process and scope: it stops when the job does.
  */
-import { NodeHttpServer } from "@effect/platform-node"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Clock, Effect, Layer } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 import { createServer } from "node:http"

@@ -5,7 +5,7 @@
  * order by Effect's migrator, which records them and takes a lock so that two engines
  * starting at once do not race.
  */
-import { NodeServices } from "@effect/platform-node"
+import * as NodeServices from "@effect/platform-node/NodeServices"
 import { PgClient, PgMigrator } from "@effect/sql-pg"
 import { Cause, Effect, FileSystem, Layer, Path, Redacted } from "effect"
 import { SqlClient } from "effect/sql"

@@ -281,7 +281,7 @@ export const make = <E = never>(options: KafkaSourceOptions<E>): Effect.Effect<K
       sessionTimeout: options.sessionTimeoutMs ?? 10_000,
       rebalanceTimeout: 60_000,
       heartbeatInterval: options.heartbeatIntervalMs ?? 3_000,
-      maxWaitTimeInMs: options.maxWaitMs ?? 500,
+      maxWaitTimeInMs: options.maxWaitMs ?? 100,
       maxBytesPerPartition: options.maxBytesPerPartition ?? 1_048_576,
       maxBytes: 4 * (options.maxBytesPerPartition ?? 1_048_576) + 1_048_576,
       allowAutoTopicCreation: false,
