@@ -1,18 +1,18 @@
 /**
  * End to end: the daemon (`node dist/main.js`, one member per core) drains events already
  * produced to the broker into PostgreSQL. The time runs from the daemon's spawn until every
- * partition's committed position (shop.source_positions, every job of the pipeline: the
- * attribution rows, the raw lake, the recommender) has reached the topic's end offset. Then
- * the rows are checked: one checkout_attribution row per distinct valid checkout produced.
- * The lake commits its positions with its files (LAKE_FLUSH_MS, 5 min by default) and the
- * recommender with its snapshots (RECS_SNAPSHOT_MS, 1 min): the bench sets both to a second
- * (flags), so that "drained" means every job has made its work durable, not that a timer fired.
+ * partition's committed position of the job that writes PostgreSQL's rows (attribution, in
+ * shop.source_positions) has reached the topic's end offset; the lake and the recommender run
+ * all along at their own settings (by default the lake writes a file per 100 k events or
+ * 5 min, the recommender snapshots every minute: their positions follow their files and
+ * snapshots, so waiting for them would time a timer). Then the rows are checked: one
+ * checkout_attribution row per distinct valid checkout produced.
  *
  * `start_ms` is from the spawn to the first event the daemon counts (`eventsTotal` of
  * `/api/status`, polled every 20 ms: the primary's own count is live, the workers' reach it
  * every second, so this is when the first member processed an event, within the poll).
  */
-import * as AttributionPipeline from "../jobs/AttributionPipeline.ts"
+import * as Attribution from "../jobs/Attribution.ts"
 import { log, rate, round3, sleep, wallNow } from "./Common.ts"
 import { type BenchDaemon, startDaemon } from "./Daemon.ts"
 import type { Backfill, BenchTopics } from "./Produce.ts"
@@ -91,7 +91,7 @@ export const measureEndToEnd = async (setup: EndToEndSetup, db: Poller, timeoutM
         `SELECT job, topic, "partition", next_offset::text FROM shop.source_positions WHERE source = $1`, [source]).catch(() => [])
       const at = wallNow()
       const next = new Map(rows.map((r) => [`${r.job} ${r.topic}/${r.partition}`, Number(r.next_offset)]))
-      const behind = AttributionPipeline.jobNames.flatMap((job) => wanted.filter(([id, e]) => (next.get(`${job} ${id}`) ?? -1) < e.high).map(([id]) => `${job} ${id}`))
+      const behind = [Attribution.JOB].flatMap((job) => wanted.filter(([id, e]) => (next.get(`${job} ${id}`) ?? -1) < e.high).map(([id]) => `${job} ${id}`))
       last = `${behind.length} behind: ${behind.slice(0, 6).join(", ")}`
       if (behind.length === 0) drainedAt = at
       else {
