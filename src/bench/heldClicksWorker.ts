@@ -7,7 +7,7 @@
  * by the clicks held; the process's peak RSS with them held.
  */
 import type { Envelope } from "../engine/Source.ts"
-import { type KeyedInput, KeyGroup } from "../engine/KeyedState.ts"
+import { KeyGroup } from "../engine/KeyedState.ts"
 import * as Attribution from "../jobs/Attribution.ts"
 import { childConfig, forceGc, peakRssBytes, runChild } from "./Common.ts"
 import { simulator } from "./Produce.ts"
@@ -34,7 +34,6 @@ runChild(async () => {
   let held = 0
   let latest = -Infinity
   let outputs = 0
-  let chunk: Array<KeyedInput<Attribution.AttributionInput>> = []
   for (let i = 0; held < config.clicks; i++) {
     const m = sim.next(Math.floor(start + i * step))
     if (m.topic !== "clicks") continue
@@ -42,12 +41,10 @@ runChild(async () => {
     const decoded = decode(envelope, Infinity)
     if (typeof decoded === "string") throw new Error(`a generated click does not decode: ${decoded}`)
     latest = Math.max(latest, decoded.ts)
-    chunk.push({ key: decoded.key, input: Attribution.input(decoded.event, envelope), watermark: latest - config.outOfOrdernessMs, message: envelope })
+    // as a task does: each input to its key group as it is released, the timers at the step's end
+    group.apply(decoded.key, Attribution.input(decoded.event, envelope), latest - config.outOfOrdernessMs, envelope)
     held++
-    if (chunk.length === 10_000 || held === config.clicks) {
-      outputs += group.process(chunk, latest - config.outOfOrdernessMs).length
-      chunk = []
-    }
+    if (held % 10_000 === 0 || held === config.clicks) outputs += group.advance(latest - config.outOfOrdernessMs).length
   }
   forceGc()
   const after = process.memoryUsage().heapUsed
