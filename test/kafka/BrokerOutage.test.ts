@@ -35,6 +35,8 @@ interface OwnBroker {
   readonly start: () => Promise<void>
   readonly stop: () => Promise<void>
   readonly remove: () => Promise<void>
+  /** the broker's JVM (scripts/kafka.sh's pid file) */
+  readonly pid: () => number
 }
 
 const ownBroker = async (): Promise<OwnBroker> => {
@@ -56,6 +58,7 @@ const ownBroker = async (): Promise<OwnBroker> => {
   const broker: OwnBroker = {
     brokers: `127.0.0.1:${port}`,
     start: () => run("start"),
+    pid: () => Number(fs.readFileSync(path.join(dataDir, "kafka.pid"), "utf8").trim()),
     stop: () => run("stop"),
     remove: async () => {
       await run("stop").catch(() => undefined)
@@ -215,4 +218,69 @@ describe.skipIf(broker === undefined)("the Kafka broker stopped and started unde
       `the quitter exited ${quitAfterMs} ms after, outage ${outageMs} ms, ready again ${resumedAfterMs} ms after the broker was back; ` +
       `${rowsBefore} rows before the outage, ${ks.length} checkouts and ${cs.length} clicks in all`)
   }, 150_000)
+
+  it("a broker that hangs (SIGSTOP, connections open, no answers) for 25 s: not ready with the reason, then resumes by itself with nothing lost or doubled; a SIGTERM during an outage still stops within 10 s, exit 0", async () => {
+    const own = broker!
+    const db = await createDatabase("insights_hang")
+    dbs.push(db)
+    const topics = { CLICKS_TOPIC: uniqueName("clicks"), CHECKOUTS_TOPIC: uniqueName("checkouts") }
+    const env = { ...kafkaEnv, ...topics }
+    const hangLake = fs.mkdtempSync(path.join(os.tmpdir(), "hang-lake-"))
+    const withOutput = (d: Daemon) => (e: unknown) => {
+      throw new Error(`${(e as Error).message}\n--- daemon ---\n${d.output().slice(-4_000)}`)
+    }
+    await generate(["--rate", "max", "--count", "3000", "--seed", "31"], env)
+    const daemon = await startDaemon({
+      ...env, KAFKA_GROUP_ID: uniqueName("hang"), DATABASE_URL: db.url, IDLE_TIMEOUT_MS: "1500", WATERMARK_DELAY_MS: "500",
+      KAFKA_SESSION_TIMEOUT_MS: "6000", LAKE_DIR: hangLake, LAKE_FLUSH_MS: "1000"
+    })
+    running.push(daemon)
+    await waitFor("ready", () => readyz(daemon), (r) => r.status === 200, 30_000).catch(withOutput(daemon))
+    await waitFor("first rows", () => count(db.url, "shop.checkout_attribution"), (n) => n > 0, 20_000).catch(withOutput(daemon))
+
+    // ---- the broker hangs: its process stopped, its sockets still open
+    const pid = own.pid()
+    const hungAt = Date.now()
+    process.kill(pid, "SIGSTOP")
+    let notReadyAfterMs: number
+    try {
+      await waitFor("/readyz 503 with the reason", () => readyz(daemon),
+        (r) => r.status === 503 && UNREACHABLE.test(r.body?.checks["source"]?.detail ?? ""), 20_000, 250).catch(withOutput(daemon))
+      notReadyAfterMs = Date.now() - hungAt
+      while (Date.now() - hungAt < 25_000) {
+        expect(daemon.process.exitCode, daemon.output().slice(-3_000)).toBeNull()
+        expect((await readyz(daemon)).status).toBe(503)
+        await sleep(1_000)
+      }
+    } finally {
+      process.kill(pid, "SIGCONT")
+    }
+    const resumedAt = Date.now()
+    await waitFor("ready again", () => readyz(daemon), (r) => r.status === 200, 90_000, 250).catch(withOutput(daemon))
+    const readyAfterMs = Date.now() - resumedAt
+    await generate(["--rate", "2000", "--duration", "3", "--seed", "32"], env)
+
+    const cm = await readTopic(own.brokers, topics.CLICKS_TOPIC), km = await readTopic(own.brokers, topics.CHECKOUTS_TOPIC)
+    const cs = clicksOf(cm), ks = checkoutsOf(km)
+    await waitFor("every checkout written", () => count(db.url, "shop.checkout_attribution"), (n) => n >= ks.length, 60_000)
+      .catch(withOutput(daemon))
+    await sleep(1_000)
+    expect(differences(attribution(cs, ks), await writtenAttribution(db.url))).toEqual([])
+
+    // ---- a stop asked for while the broker is away
+    await own.stop()
+    await waitFor("/readyz 503 again", () => readyz(daemon), (r) => r.status === 503, 20_000, 250).catch(withOutput(daemon))
+    const stopAsked = Date.now()
+    const stopped = await daemon.stop("SIGTERM")
+    const stopMs = Date.now() - stopAsked
+    expect(stopped.code, daemon.output().slice(-3_000)).toBe(0)
+    expect(stopMs).toBeLessThan(10_000)
+    await own.start() // for whatever runs after
+    for (const [topic, valid] of [[topics.CLICKS_TOPIC, cs.length], [topics.CHECKOUTS_TOPIC, ks.length]] as const) {
+      expect(await lakeMessages(hangLake, topic), `raw/${topic}`).toEqual({ n: String(valid), distinct_messages: String(valid) })
+    }
+    fs.rmSync(hangLake, { recursive: true, force: true })
+    console.log(`broker hang: /readyz 503 ${notReadyAfterMs!} ms after SIGSTOP, ready again ${readyAfterMs} ms after SIGCONT; ` +
+      `SIGTERM during an outage: exit 0 after ${stopMs} ms; ${ks.length} checkouts and ${cs.length} clicks`)
+  }, 180_000)
 })
