@@ -8,6 +8,7 @@
  * so that the watermark keeps moving past them (a stopped producer would leave the last W of
  * them waiting for the idle timeout, which is not the live case).
  */
+import * as fs from "node:fs"
 import { Clock, Effect } from "effect"
 import { openProducer, type OutgoingMessage } from "../sources/KafkaClient.ts"
 import { log, percentile, sleep, wallNow } from "./Common.ts"
@@ -48,6 +49,9 @@ const TICK_MS = 10
 
 export const measureLatency = async (setup: LatencySetup, db: Poller): Promise<Latency> => {
   const pending = new Map<string, number>()
+  // BENCH_LATENCY_TRACE=<file>: every measured checkout's production time and latency, as CSV
+  const traceFile = process.env["BENCH_LATENCY_TRACE"]
+  const trace: Array<string> | undefined = traceFile === undefined ? undefined : []
   const latencies: Array<number> = []
   let producing = true
   let produced = 0
@@ -95,6 +99,7 @@ export const measureLatency = async (setup: LatencySetup, db: Poller): Promise<L
           const at = pending.get(r.checkout_id)
           if (at === undefined) continue
           latencies.push(seenAt - at)
+          trace?.push(`${at},${seenAt - at}`)
           pending.delete(r.checkout_id)
         }
       }
@@ -109,6 +114,7 @@ export const measureLatency = async (setup: LatencySetup, db: Poller): Promise<L
     producing = false
   }
   await polling
+  if (traceFile !== undefined && trace !== undefined) fs.writeFileSync(traceFile, "produced_at,latency_ms\n" + trace.join("\n") + "\n")
   const unseen = pending.size
   const now = wallNow()
   for (const at of pending.values()) latencies.push(now - at)
