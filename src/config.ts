@@ -151,6 +151,8 @@ export const EngineConfig = Config.all({
   recsSnapshotMs: ms("RECS_SNAPSHOT_MS", 60_000, 1),
   /** a user's new list is in shop.user_recommendations at most this long after its batch */
   recsWriteMs: ms("RECS_WRITE_MS", 500, 1),
+  // a list at most every 200 ms per user: with RECS_WRITE_MS, an event's list is stored within 1 s (SPEC §7)
+  recsRecomputeMs: ms("RECS_RECOMPUTE_MS", 200, 0),
   /** retention (by when a row was recorded; 0 keeps it forever) of engine samples, rejected messages and late events */
   engineStatusRetentionMs: ms("ENGINE_STATUS_RETENTION_MS", 7 * 86_400_000, 0),
   ingestErrorsRetentionMs: ms("INGEST_ERRORS_RETENTION_MS", 30 * 86_400_000, 0),

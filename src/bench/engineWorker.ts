@@ -7,6 +7,7 @@
  */
 import { Effect } from "effect"
 import * as fs from "node:fs"
+import { load as loadConfig } from "../config.ts"
 import * as Runner from "../engine/Runner.ts"
 import { memoryOwnership } from "../engine/Topology.ts"
 import { makeProducts } from "../generator/Catalog.ts"
@@ -28,6 +29,8 @@ export interface EngineWorkerConfig {
 }
 
 const config = childConfig<EngineWorkerConfig>()
+/** the daemon's settings (its defaults, or this environment's) */
+const settings = await Effect.runPromise(loadConfig)
 const topics = { clicks: "clicks", checkouts: "checkouts" }
 const discard = { write: () => Effect.succeed({ fenced: [] }) }
 
@@ -40,7 +43,7 @@ const run = Effect.gen(function*() {
     : undefined
   const products = new Map(makeProducts(defaultData.productSeed, defaultData.productCount).map((p) => [p.product_id, { category: p.category, brand: p.brand }]))
   const recommender = config.recs
-    ? Recommender.node(new Recommender.Recommenders((id) => products.get(id)), { snapshotEveryMs: Infinity }, discard)
+    ? Recommender.node(new Recommender.Recommenders((id) => products.get(id)), { snapshotEveryMs: Infinity, recomputeEveryMs: settings.recsRecomputeMs }, discard)
     : undefined
   const jobs = [attribution, ...(tap === undefined ? [] : [tap]), ...(recommender === undefined ? [] : [recommender])]
   yield* Effect.promise(waitForGo)

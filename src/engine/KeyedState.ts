@@ -34,9 +34,10 @@ export interface KeyedOperator<S, I, O> {
   /**
    * At every flush of the task: outputs made once per flush rather than per element (work
    * coalesced over the flush, or a checkpoint of state the operator keeps across its keys).
-   * `now` is processing time.
+   * `now` is processing time; `final`: the last flush (the input ended, or a stop), so
+   * nothing may be left for a later one.
    */
-  readonly onFlush?: (now: number, emit: (output: O) => void) => void
+  readonly onFlush?: (now: number, emit: (output: O) => void, final: boolean) => void
   /** The task is dropped (revoked, fenced, stopped): let go of what is kept outside keyed state. */
   readonly dispose?: () => void
 }
@@ -128,10 +129,10 @@ export class KeyGroup<S, I, O> {
   }
 
   /** The operator's per-flush outputs (`onFlush`), if it has any. */
-  flush(now: number): Array<O> {
+  flush(now: number, final = false): Array<O> {
     const onFlush = this.operator.onFlush
     if (onFlush === undefined) return []
-    onFlush(now, this.ctx.emit)
+    onFlush(now, this.ctx.emit, final)
     const out = this.out
     this.out = []
     return out

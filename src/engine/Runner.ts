@@ -148,12 +148,12 @@ export const run = <Ev, ESource, ESink>(args: {
 
     // ---- flushes
     let lastFlush = yield* Clock.currentTimeMillis
-    const flush = (now: number) =>
+    const flush = (now: number, final = false) =>
       Effect.suspend(() => {
         lastFlush = now
         const perJob: Array<Array<Part<Ev>>> = jobs.map(() => [])
         for (const task of tasks.values()) {
-          task.flush(now).forEach((output, j) => { if (!isEmptyOutput(output)) perJob[j]!.push({ task, output }) })
+          task.flush(now, final).forEach((output, j) => { if (!isEmptyOutput(output)) perJob[j]!.push({ task, output }) })
         }
         let offered = 0
         // what a sink does not have yet goes back to its task: a stop while waiting loses nothing
@@ -247,7 +247,7 @@ export const run = <Ev, ESource, ESink>(args: {
 
     const finish = Effect.gen(function*() {
       yield* process
-      yield* flush(yield* Clock.currentTimeMillis)
+      yield* flush(yield* Clock.currentTimeMillis, true)
       for (const q of queues) yield* Queue.end(q)
       yield* Effect.raceFirst(Effect.forEach(sinkFibers, Fiber.join, { discard: true }), Deferred.await(sinkFailed))
       for (const job of jobs) if (job.sink.close !== undefined) yield* job.sink.close

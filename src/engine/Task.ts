@@ -316,13 +316,13 @@ export class Task<Ev> {
    * Takes what each job hands to its sink now: its outputs, the rejected messages (the first
    * job's), and the positions of every partition that moved, with this job's restart offset.
    */
-  flush(now: number): Array<TaskOutput<unknown>> {
+  flush(now: number, final = false): Array<TaskOutput<unknown>> {
     for (let j = 0; j < this.buffering.length; j++) {
       // every partition read past the job's committed position: nothing more to rebuild
       if (this.buffering[j] && this.inputs[j]!.length === 0 && this.replayed[j]!.length === 0 &&
         this.laneByIndex.every((lane) => lane.nextOffset >= lane.committedNext[j]!)) this.buffering[j] = false
     }
-    for (let j = 0; j < this.groups.length; j++) this.collect(j, this.groups[j]!.flush(now))
+    for (let j = 0; j < this.groups.length; j++) this.collect(j, this.groups[j]!.flush(now, final))
     const watermark = this.tracker.value
     // a watermark that moved is committed too (work on event time across tasks reads it),
     // even when no partition released anything new (all idle, or the input ended)

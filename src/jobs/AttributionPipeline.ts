@@ -30,7 +30,7 @@ const JOB = Attribution.JOB
 
 export type PipelineSettings = Pick<EngineConfig,
   "clicksTopic" | "checkoutsTopic" | "windowMs" | "dedupRetentionMs" | "outOfOrdernessMs" | "idleTimeoutMs" | "flushRows" | "flushIntervalMs" | "maxFutureMs"
-  | "lakeDir" | "lakeFlushMs" | "lakeBufferRows" | "recsSnapshotMs" | "recsWriteMs">
+  | "lakeDir" | "lakeFlushMs" | "lakeBufferRows" | "recsSnapshotMs" | "recsWriteMs" | "recsRecomputeMs">
 
 /**
  * The store's topology over `sourceName`. An unbounded source (Kafka) resumes from the
@@ -99,7 +99,7 @@ export const topology = (
       jobs: [
         Attribution.node<PgSink.SinkError | SqlError>(options, sink, bounded ? undefined : yield* AttributionRestore.make(sourceName, JOB, topics)),
         RawLake.node(lake.sink, bounded ? undefined : lake.recall),
-        Recommender.node(recs, { snapshotEveryMs: bounded ? Infinity : settings.recsSnapshotMs, meter }, recsSink.sink, bounded ? undefined : recsSink.recall)
+        Recommender.node(recs, { snapshotEveryMs: bounded ? Infinity : settings.recsSnapshotMs, meter, recomputeEveryMs: settings.recsRecomputeMs }, recsSink.sink, bounded ? undefined : recsSink.recall)
       ]
     }
     return topology

@@ -222,12 +222,18 @@ export interface RecommenderOptions {
   readonly evictEveryMs?: number
   /** the time of each list's computation, for the status page */
   readonly meter?: UpdateMeter
+  /**
+   * a user's list is computed again at the first flush at least this long (processing time)
+   * after its previous computation (default 0: at every flush); the last flush computes all
+   */
+  readonly recomputeEveryMs?: number
 }
 
 /** The job's operator for one task: the model learns from each input; lists are made per flush. */
 export const operatorFor = (recs: Recommenders, options: RecommenderOptions) => (task: number): KeyedOperator<null, RecInput, RecOutput> => {
   const m = recs.create(task)
   const evictEveryMs = options.evictEveryMs ?? 60_000
+  const recomputeEveryMs = options.recomputeEveryMs ?? 0
   let lastEvictAt = -Infinity
   return {
     create: () => null,
@@ -239,8 +245,11 @@ export const operatorFor = (recs: Recommenders, options: RecommenderOptions) => 
     onTimer: () => {},
     isEmpty: () => true,
     measure: () => [0, 0],
-    onFlush: (now, emit) => {
+    onFlush: (now, emit, final) => {
       for (const userId of m.dirty) {
+        // under load flushes come every few ms: a user's list is made at most every recomputeEveryMs
+        if (!final && recomputeEveryMs > 0 && now - (m.updatedAt.get(userId) ?? -Infinity) < recomputeEveryMs) continue
+        m.dirty.delete(userId) // deleting the current entry while iterating a Set is safe
         const started = performance.now()
         const items = m.model.recommend(userId, m.clock) ?? []
         options.meter?.record(performance.now() - started, now)
@@ -248,7 +257,6 @@ export const operatorFor = (recs: Recommenders, options: RecommenderOptions) => 
         m.updates++
         emit({ _tag: "List", task, userId, items, updatedAt: now })
       }
-      m.dirty.clear()
       if (now - lastEvictAt >= evictEveryMs && m.clock > -Infinity) {
         lastEvictAt = now
         if (m.model.evict(m.clock) > 0) {

@@ -13,7 +13,7 @@ import { type Daemon, generate, sleep, startDaemon, waitFor } from "./Harness.ts
 
 const brokers = await kafkaBrokers()
 const pgOk = await postgresAvailable()
-const N = 30_000
+const N = 60_000
 
 interface Body { personalized: boolean; items: Array<{ product_id: string; score: number }> }
 
@@ -23,7 +23,7 @@ describe.skipIf(brokers === undefined || !pgOk)("recommender restarts on Kafka",
   const kafkaEnv = { KAFKA_BROKERS: brokers ?? "", CLICKS_TOPIC: clicks, CHECKOUTS_TOPIC: checkouts, KAFKA_PARTITIONS: "2" }
   const env = (db: { url: string }, group: string) => ({
     ...kafkaEnv, KAFKA_GROUP_ID: group, DATABASE_URL: db.url, IDLE_TIMEOUT_MS: "1500", WATERMARK_DELAY_MS: "500", KAFKA_SESSION_TIMEOUT_MS: "6000",
-    RECS_SNAPSHOT_MS: "300", SINK_FLUSH_ROWS: "200"
+    RECS_SNAPSHOT_MS: "100", SINK_FLUSH_ROWS: "200"
   })
   const running: Array<Daemon> = []
   const start = async (e: Record<string, string>) => {
