@@ -212,6 +212,13 @@ const body = `
       </table>
     </div>
   </section>
+  <section class="section" id="workers-section" hidden>
+    <h2>Workers <span id="workers-note"></span></h2>
+    <div class="scroll"><table>
+      <thead><tr><th class="l">Worker</th><th>pid</th><th class="l">State</th><th>Restarts</th><th class="l">Tasks</th><th>Partitions</th><th>Events</th><th>Events/s</th><th>Last report</th></tr></thead>
+      <tbody id="workers"></tbody>
+    </table></div>
+  </section>
   <section class="section">
     <h2>Source partitions</h2>
     <div class="scroll"><table>
@@ -427,7 +434,8 @@ const script = `
       var id = p.topic + "/" + p.partition;
       var r = rateOver(function (e) { return e.parts[id]; });
       var t = p.task === null ? undefined : tasks[p.task];
-      return '<tr><td class="l">' + (t ? esc(String(t.id)) + " (" + esc(String(t.epoch)) + ")" : "–") + "</td>" +
+      var owner = t && t.worker !== undefined && s.workers ? " · w" + esc(String(t.worker)) : "";
+      return '<tr><td class="l">' + (t ? esc(String(t.id)) + " (" + esc(String(t.epoch)) + ")" + owner : "–") + "</td>" +
         '<td title="' + esc(t && t.watermark || "") + '">' + (t ? clock(t.watermark, nowMs) : "–") + "</td>" +
         '<td class="l">' + esc(p.topic) + " / " + p.partition + "</td>" +
         "<td>" + count(p.position) + "</td>" +
@@ -440,6 +448,28 @@ const script = `
         '<td><span class="badge ' + (p.idle ? "idle" : "active") + '">' + (p.idle ? "idle" : "active") + "</span></td></tr>";
     });
     $("partitions").innerHTML = rows.length ? rows.join("") : '<tr><td class="l empty" colspan="11">no partitions assigned yet</td></tr>';
+
+    // WORKERS=N: every member of the process, with the tasks it runs (task n: partition n of every topic)
+    $("workers-section").hidden = !s.workers;
+    if (s.workers) {
+      $("workers-note").textContent = "(" + s.workers.length + " members of the consumer group in this process)";
+      $("workers").innerHTML = s.workers.map(function (w) {
+        var own = (s.tasks || []).filter(function (t) { return t.worker === w.index; }).map(function (t) { return t.id; });
+        var parts = s.partitions.filter(function (p) { return own.indexOf(p.task) >= 0; });
+        var events = parts.reduce(function (n, p) { return n + p.events; }, 0);
+        var ids = parts.map(function (p) { return p.topic + "/" + p.partition; });
+        var r = rateOver(function (e) { return ids.reduce(function (n, id) { return e.parts[id] === undefined ? n : n + e.parts[id]; }, 0); });
+        return '<tr><td class="l">' + (w.index === 0 ? "0 (primary)" : esc(String(w.index))) + "</td>" +
+          "<td>" + (w.pid === null ? "–" : esc(String(w.pid))) + "</td>" +
+          '<td class="l"><span class="badge ' + (w.alive ? "active" : "idle") + '">' + (w.alive ? "running" : "starting again") + "</span></td>" +
+          "<td>" + count(w.restarts) + "</td>" +
+          '<td class="l">' + (own.length ? own.sort(function (a, b) { return a - b; }).join(", ") : "–") + "</td>" +
+          "<td>" + parts.length + "</td>" +
+          "<td>" + count(events) + "</td>" +
+          "<td>" + rate(r) + "</td>" +
+          "<td>" + ago(w.lastReportAt, nowMs) + "</td></tr>";
+      }).join("");
+    }
 
     // recent errors and late events, newest first
     var errs = s.recentErrors.slice(-6).reverse();

@@ -10,6 +10,7 @@ import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { chromium } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { checkExposition, parseFamilies } from "../http/PromText.ts"
 import { createDatabase, dropDatabase, postgresAvailable } from "../support/TestDatabase.ts"
@@ -18,6 +19,7 @@ import {
   apiStatus, attribution, checkoutsOf, clicksOf, count, type Daemon, differences, distCli, generate, httpStatus, node, readTopic, sleep,
   startDaemon, waitFor, writtenAttribution, lakeMessages } from "./Harness.ts"
 
+const CHROMIUM = process.env["CHROMIUM_PATH"] ?? "/usr/bin/chromium"
 const brokers = await kafkaBrokers()
 const pgOk = await postgresAvailable()
 
@@ -60,6 +62,23 @@ describe.skipIf(brokers === undefined || !pgOk)("WORKERS=2 on a real broker", ()
     const families = parseFamilies(text)
     expect(workersOf(text)).toEqual(new Set(["0", "1"]))
     expect(new Set(families.map((f) => f.name)).size, "every family once").toBe(families.length)
+
+    // the status page lists both members, with the tasks each runs
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic"] })
+    try {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
+      await page.goto(`http://127.0.0.1:${d.port}/`)
+      await page.locator("#workers tr").nth(1).waitFor({ timeout: 15_000 })
+      const rows = await page.$$eval("#workers tr", (trs) => trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent ?? "")))
+      expect(rows.map((r) => r[0])).toEqual(["0 (primary)", "1"])
+      const tasksShown = rows.flatMap((r) => r[4]!.split(", ").map(Number)).sort()
+      expect(tasksShown, "every task once, on its worker").toEqual([0, 1, 2, 3])
+      expect(rows.every((r) => r[2] === "running")).toBe(true)
+      fs.mkdirSync("test-artifacts", { recursive: true })
+      await page.locator("#workers-section").screenshot({ path: "test-artifacts/status-workers.png" })
+    } finally {
+      await browser.close()
+    }
 
     const producing = spawn(node, [distCli, "generate", "--to", "kafka", "--rate", "1500", "--duration", "6", "--seed", "62"], { env: { ...process.env, ...kafkaEnv }, stdio: "ignore" })
     const produced = new Promise((resolve) => producing.once("exit", resolve))
