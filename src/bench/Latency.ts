@@ -10,9 +10,9 @@
  */
 import * as fs from "node:fs"
 import { Clock, Effect } from "effect"
-import { openProducer, type OutgoingMessage } from "../sources/KafkaClient.ts"
 import { log, percentile, sleep, wallNow } from "./Common.ts"
-import { type BenchTopics, requests, simulator, toOutgoing, validCheckoutId } from "./Produce.ts"
+import { openProducer, type OutgoingMessage, produceRequests } from "../sources/KafkaClient.ts"
+import { type BenchTopics, simulator, toOutgoing, validCheckoutId } from "./Produce.ts"
 import type { Poller } from "./Scratch.ts"
 
 export interface Latency {
@@ -81,7 +81,7 @@ export const measureLatency = async (setup: LatencySetup, db: Poller): Promise<L
         }
         batch[i] = toOutgoing(setup.topics, m, now)
       }
-      yield* Effect.forEach(requests(batch), producer.send, { concurrency: 4, discard: true })
+      yield* Effect.forEach(produceRequests(batch), producer.send, { concurrency: 4, discard: true })
       produced += n
     }
   }).pipe(Effect.scoped)

@@ -10,7 +10,7 @@ import { Clock, Effect } from "effect"
 import { makeProducts, makeUsers } from "../generator/Catalog.ts"
 import { type GeneratedMessage, makeSimulator, type Simulator } from "../generator/Shoppers.ts"
 import { defaultData } from "../generator/writeData.ts"
-import { openProducer, type OutgoingMessage } from "../sources/KafkaClient.ts"
+import { openProducer, type OutgoingMessage, produceRequests } from "../sources/KafkaClient.ts"
 
 export interface BenchTopics {
   readonly clicks: string
@@ -20,26 +20,6 @@ export interface BenchTopics {
 export const simulator = (seed: number): Simulator =>
   makeSimulator({ seed, users: makeUsers(defaultData.userSeed, defaultData.userCount), products: makeProducts(defaultData.productSeed, defaultData.productCount) })
 
-const REQUEST_BYTES = 900_000
-
-/** Splits messages into produce requests of at most REQUEST_BYTES. */
-export const requests = (messages: ReadonlyArray<OutgoingMessage>): Array<ReadonlyArray<OutgoingMessage>> => {
-  const out: Array<ReadonlyArray<OutgoingMessage>> = []
-  let start = 0
-  let bytes = 0
-  for (let i = 0; i < messages.length; i++) {
-    const m = messages[i]!
-    const size = m.value.length + (m.key?.length ?? 0) + 70
-    if (i > start && bytes + size > REQUEST_BYTES) {
-      out.push(messages.slice(start, i))
-      start = i
-      bytes = 0
-    }
-    bytes += size
-  }
-  if (start < messages.length) out.push(messages.slice(start))
-  return out
-}
 
 const id = (v: unknown): string | undefined => typeof v === "string" && v !== "" ? v : typeof v === "number" && Number.isInteger(v) ? String(v) : undefined
 
@@ -93,7 +73,7 @@ export const backfill = (brokers: ReadonlyArray<string>, topics: BenchTopics, pa
         }
         batch[i] = toOutgoing(topics, m, now)
       }
-      yield* Effect.forEach(requests(batch), producer.send, { concurrency: 4, discard: true })
+      yield* Effect.forEach(produceRequests(batch), producer.send, { concurrency: 4, discard: true })
       sent += n
     }
     return { messages: count, clicks, checkouts: count - clicks, distinctValidCheckouts: ids.size, checkoutIdPrefix: prefix, ms: (yield* Clock.currentTimeMillis) - started } satisfies Backfill

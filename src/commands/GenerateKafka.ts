@@ -15,7 +15,7 @@ import type { Scope } from "effect"
 import { makeProducts, makeUsers } from "../generator/Catalog.ts"
 import { makeSimulator } from "../generator/Shoppers.ts"
 import { defaultData } from "../generator/writeData.ts"
-import { openProducer, type OutgoingMessage } from "../sources/KafkaClient.ts"
+import { openProducer, type OutgoingMessage, produceRequests } from "../sources/KafkaClient.ts"
 import type { SourceError } from "../sources/SourceError.ts"
 import type { GenerateOptions } from "./Generate.ts"
 import * as Progress from "./Progress.ts"
@@ -37,30 +37,11 @@ export interface Produced {
 /** Messages per batch at `--rate max`, and the most a live tick sends at once. */
 const MAX_BATCH = 20_000
 /** A produce request stays under the broker's 1 MB record-batch limit. */
-const REQUEST_BYTES = 900_000
+
 /** Requests in flight at `--rate max`. */
 const IN_FLIGHT = 4
 /** A live rate produces at least this often. */
 const TICK_MS = 50
-
-/** Splits messages into requests of at most REQUEST_BYTES. */
-const requests = (messages: ReadonlyArray<OutgoingMessage>): Array<ReadonlyArray<OutgoingMessage>> => {
-  const out: Array<ReadonlyArray<OutgoingMessage>> = []
-  let start = 0
-  let bytes = 0
-  for (let i = 0; i < messages.length; i++) {
-    const m = messages[i]!
-    const size = m.value.length + (m.key?.length ?? 0) + 70
-    if (i > start && bytes + size > REQUEST_BYTES) {
-      out.push(messages.slice(start, i))
-      start = i
-      bytes = 0
-    }
-    bytes += size
-  }
-  if (start < messages.length) out.push(messages.slice(start))
-  return out
-}
 
 const rateText = (n: number, ms: number) => ms > 0 ? `${Math.round((n / ms) * 1000).toLocaleString("en-US")} msg/s` : "–"
 
@@ -115,7 +96,7 @@ export const toKafka = (options: GenerateOptions, target: KafkaTarget): Effect.E
           if (m.topic === "clicks") clicks++
           batch[i] = { topic: m.topic === "clicks" ? target.topics.clicks : target.topics.checkouts, key: m.key, value: m.value, timestamp: now }
         }
-        yield* Effect.forEach(requests(batch), producer.send, { concurrency: IN_FLIGHT, discard: true })
+        yield* Effect.forEach(produceRequests(batch), producer.send, { concurrency: IN_FLIGHT, discard: true })
         sent += n
         yield* progress.update(sent)
       }

@@ -249,3 +249,24 @@ export const openProducer = (settings: KafkaSettings & { readonly topics: Readon
     const producer = yield* makeProducer(kafka)
     return { send: producer.send, partitions } as const
   })
+
+const REQUEST_BYTES = 900_000
+
+/** Splits messages into produce requests of at most REQUEST_BYTES (a broker refuses a request over its limit, 1 MiB by default). */
+export const produceRequests = (messages: ReadonlyArray<OutgoingMessage>): Array<ReadonlyArray<OutgoingMessage>> => {
+  const out: Array<ReadonlyArray<OutgoingMessage>> = []
+  let start = 0
+  let bytes = 0
+  for (let i = 0; i < messages.length; i++) {
+    const m = messages[i]!
+    const size = m.value.length + (m.key?.length ?? 0) + 70
+    if (i > start && bytes + size > REQUEST_BYTES) {
+      out.push(messages.slice(start, i))
+      start = i
+      bytes = 0
+    }
+    bytes += size
+  }
+  if (start < messages.length) out.push(messages.slice(start))
+  return out
+}
