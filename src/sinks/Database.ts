@@ -57,9 +57,20 @@ const fromSqlDir = (dir: string): Migrator.Loader<FileSystem.FileSystem | Path.P
     new PgMigrator.MigrationError({ kind: "ImportError", message: `cannot read migrations in ${dir}`, cause })
   ))
 
+/**
+ * A member frozen (SIGSTOP, a VM paused) inside one of its transactions would hold its row
+ * locks on `shop.task_owners` for as long as it stays frozen, and the member the group gave
+ * its tasks to could not claim them. The server ends such a transaction after this long; our
+ * transactions are a few statements sent back to back, so no live one is ever idle that long.
+ */
+export const IDLE_IN_TRANSACTION_TIMEOUT_MS = 10_000
+
 /** A pool on `url`; small, because the engine writes from one fiber and reads dimensions from another. */
 export const clientLayer = (url: string, maxConnections = 4) =>
-  PgClient.layer({ url: Redacted.make(url), maxConnections, applicationName: "insights-engine" })
+  PgClient.layer({
+    url: Redacted.make(url), maxConnections, applicationName: "insights-engine",
+    startupParameters: { idle_in_transaction_session_timeout: String(IDLE_IN_TRANSACTION_TIMEOUT_MS) }
+  })
 
 /** Runs every pending migration, then provides the client. */
 export const layer = (url: string, maxConnections = 4) =>

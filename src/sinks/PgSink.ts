@@ -108,7 +108,9 @@ const sqlState = (e: SqlError): string | undefined => {
 export const isTransient = (e: SqlError): boolean => {
   if (e.isRetryable) return true
   const code = sqlState(e)
-  return code !== undefined && (code.startsWith("08") || code.startsWith("53") || code === "57P01" || code === "57P02" || code === "57P03")
+  // 25P03 / 57P05: the server ended a session left idle (in a transaction) too long, a frozen member's
+  return code !== undefined && (code.startsWith("08") || code.startsWith("53") || code === "57P01" || code === "57P02" || code === "57P03" ||
+    code === "25P03" || code === "57P05")
 }
 
 /** PostgreSQL's own words for the error. */

@@ -3,11 +3,12 @@
  * (its ROLLBACK failing on a connection that broke) is a failure the sinks retry; any other
  * defect stays a defect.
  */
-import { Cause, Effect, Exit } from "effect"
+import { Cause, Effect, Exit, Fiber } from "effect"
 import { SqlClient } from "effect/sql"
 import { ConnectionError, SqlError } from "effect/sql/SqlError"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Database from "../../src/sinks/Database.ts"
+import * as TaskOwnership from "../../src/sinks/TaskOwnership.ts"
 import { createDatabase, dropDatabase, postgresAvailable } from "../support/TestDatabase.ts"
 
 const pgOk = await postgresAvailable()
@@ -39,4 +40,26 @@ describe.skipIf(!pgOk)("Database.transaction", () => {
     const ok = await run((sql) => Database.transaction(sql, sql`SELECT 1 AS one`))
     expect(Exit.isSuccess(ok) && ok.value).toEqual([{ one: 1 }])
   })
+
+  it("a member stalled inside its transaction (frozen, its locks on task_owners held) does not keep another from claiming the task: the server ends it", async () => {
+    const frozen = Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const ownership = yield* TaskOwnership.make("kafka:tx-test", "frozen")
+      const [claim] = yield* ownership.claim([7])
+      // the sink's fence (row locks FOR SHARE), then nothing more is sent: as when the process is stopped
+      yield* Database.transaction(sql, Effect.andThen(TaskOwnership.fenced(sql, "kafka:tx-test", [claim!]), Effect.never))
+    }).pipe(Effect.provide(Database.layer(db.url)), Effect.scoped)
+    const stalled = Effect.runFork(frozen)
+    await new Promise((r) => setTimeout(r, 500))
+    const started = Date.now()
+    const exit = await run((sql) => Effect.gen(function*() {
+      const other = yield* TaskOwnership.make("kafka:tx-test", "new owner")
+      return yield* other.claim([7])
+    }).pipe(Effect.provideService(SqlClient.SqlClient, sql)))
+    const waited = Date.now() - started
+    expect(Exit.isSuccess(exit) && exit.value).toEqual([{ task: 7, epoch: 2 }])
+    expect(waited, "the claim waited for the stalled transaction to be ended").toBeGreaterThan(Database.IDLE_IN_TRANSACTION_TIMEOUT_MS - 2_000)
+    expect(waited).toBeLessThan(Database.IDLE_IN_TRANSACTION_TIMEOUT_MS + 5_000)
+    await Effect.runPromise(Fiber.interrupt(stalled))
+  }, 30_000)
 })
