@@ -4,6 +4,7 @@
  * Flags are parsed by Node's `util.parseArgs` (strict: an unknown flag is an error); wrong
  * usage prints one line and exits 2.
  */
+import { quietKafkajsTimerWarning } from "./Warnings.ts"
 import { Effect, Layer, Option } from "effect"
 import * as fs from "node:fs"
 import { parseArgs, type ParseArgsConfig } from "node:util"
@@ -19,6 +20,8 @@ import { isDay } from "./jobs/ExportCalendar.ts"
 import { daemon } from "./Daemon.ts"
 import { runMain, UsageError } from "./Process.ts"
 import { defaultBrokers, parseBrokers } from "./sources/KafkaClient.ts"
+
+quietKafkajsTimerWarning()
 
 interface Command {
   readonly summary: string

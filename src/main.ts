@@ -4,10 +4,12 @@
  * default kill.
  */
 import * as nodeModule from "node:module"
+import { quietKafkajsTimerWarning } from "./Warnings.ts"
 
 // compiled code cached on disk (NODE_COMPILE_CACHE, or the OS's temporary folder): loading the
 // modules is most of a start, and a cached start loads them about a third faster
 nodeModule.enableCompileCache?.()
+quietKafkajsTimerWarning()
 
 const early = (): void => { stopRequested = true }
 let stopRequested = false
