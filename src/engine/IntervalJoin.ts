@@ -214,6 +214,8 @@ export const make = <B extends JoinElement, P extends JoinElement>(
           state.first = n
         }
       } else if (timer.namespace === FORGET) {
+        // fired: a probe remembered later for this slot (one already older than the retention) registers it again
+        if (t === state.forgetSlot) state.forgetSlot = -Infinity
         const joined = state.joined
         joined.forEach((ts, id) => { if (ts + retentionMs < t) joined.delete(id) })
       }

@@ -182,4 +182,15 @@ describe("first-click interval join (SPEC §3)", () => {
     assert.isUndefined(h.state())
     assert.deepStrictEqual(h.stats(), { keys: 0, held: 0, pending: 0, timers: 0 })
   })
+
+  it("a checkout older than the dedup memory is forgotten at the next advance, even when its forget slot has fired before for its key", () => {
+    const h = harness()
+    h.build(click("c1", T + 2 * A)) // the key stays in state throughout, holding a click
+    h.probe(checkout("k1", T))
+    h.advance(T + 2 * A) // k1 joined, then forgotten: its slot's timer fired
+    h.probe(checkout("k2", T + 1)) // late, and older than the memory: the same forget slot as k1's
+    assert.deepStrictEqual(h.joined(), [["k1", null, false], ["k2", null, true]])
+    h.advance(T + 2 * A + 1)
+    assert.deepStrictEqual([...h.state()!.joined.keys()], [], "k2 forgotten")
+  })
 })
