@@ -36,8 +36,6 @@ export interface Produced {
 
 /** Messages per batch at `--rate max`, and the most a live tick sends at once. */
 const MAX_BATCH = 20_000
-/** A produce request stays under the broker's 1 MB record-batch limit. */
-
 /** Requests in flight at `--rate max`. */
 const IN_FLIGHT = 4
 /** A live rate produces at least this often. */

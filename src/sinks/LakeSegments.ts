@@ -20,7 +20,7 @@ export interface LakeSegment {
   readonly lines: JsonLines
 }
 
-export const hourOf = (ts: number): number => Math.floor(ts / 3_600_000)
+const hourOf = (ts: number): number => Math.floor(ts / 3_600_000)
 
 /** Encodes rows into segments; rows come in runs of one partition and mostly one hour. */
 export class SegmentBuilder {

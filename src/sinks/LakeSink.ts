@@ -361,13 +361,13 @@ export const make = <E>(options: LakeSinkOptions, writer: ParquetWriter, store: 
         })
     }
 
+    /** writes out everything buffered and waits until it is in place */
+    const flushNow = Semaphore.withPermits(lock, 1)(Effect.andThen(flushAll, awaitInFlight))
     const sink: Sink<LakeSegment, LakeError | E> = {
       write,
       // the input is done: its last files may take every core
-      close: Effect.andThen(writer.useAllCores, Semaphore.withPermits(lock, 1)(Effect.andThen(flushAll, awaitInFlight)))
+      close: Effect.andThen(writer.useAllCores, flushNow)
     }
-    /** writes out everything buffered and waits until it is in place */
-    const flushNow = Semaphore.withPermits(lock, 1)(Effect.andThen(flushAll, awaitInFlight))
     /** waits for the flush in the background, if any (tests) */
     const settled = awaitInFlight
     return { sink, recall, figures, flushAll: flushNow, settled }
