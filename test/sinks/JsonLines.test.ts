@@ -22,6 +22,16 @@ describe("JsonLines", () => {
     assert.strictEqual(l.bytes, Buffer.byteLength(text(l)))
   })
 
+  it("writes every integer's digits as JSON does, across the int32 and 10^8 boundaries", () => {
+    const l = new JsonLines()
+    const numbers = [0, 7, 9, 10, 99, 100, 2 ** 31 - 2, 2 ** 31 - 1, 2 ** 31, 99_999_999, 100_000_000, 100_000_001,
+      1_764_633_600_000, 1_764_633_600_009, 1_800_000_000_000_001, 9_999_999_999_999_999, Number.MAX_SAFE_INTEGER, 1e16, 2 ** 60, -1, -1_764_633_600_000, 0.25]
+    numbers.forEach((n, i) => l.append(i, n, `{}`))
+    assert.deepStrictEqual(records(l).map((r) => r.t), numbers)
+    // the record's bytes are JSON's own spelling of the number (no padding, no exponent lost)
+    assert.deepStrictEqual(text(l).split("\n").slice(0, -1).map((line) => line.slice(line.indexOf(`"t":`) + 4, line.indexOf(`,"v"`))), numbers.map((n) => JSON.stringify(n)))
+  })
+
   it("notes a message that spans lines", () => {
     const l = new JsonLines()
     l.append(0, 1, `{"a":\n1}`)
@@ -37,5 +47,19 @@ describe("JsonLines", () => {
     assert.strictEqual(merged.rows, 5)
     merged.append(5, 5, `{"n":5}`)
     assert.deepStrictEqual(records(merged).map((r) => r.o), [0, 1, 2, 3, 4, 5])
+  })
+
+  it("gives each chunk back once: buffers made after a merge and its release never share bytes", () => {
+    const a = new JsonLines(), b = new JsonLines()
+    a.append(0, 0, `{"n":0}`)
+    b.append(1, 1, `{"n":1}`)
+    const merged = JsonLines.merge(b, a)
+    // releasing the merged buffers too (a misuse) gives nothing back twice: merging emptied them
+    a.release()
+    b.release()
+    merged.release()
+    const lines = Array.from({ length: 6 }, () => new JsonLines())
+    lines.forEach((l, i) => l.append(i, i, `{"who":"${"abcdef"[i]!.repeat(100)}"}`))
+    lines.forEach((l, i) => assert.deepStrictEqual(records(l), [{ o: i, t: i, v: { who: "abcdef"[i]!.repeat(100) } }]))
   })
 })
