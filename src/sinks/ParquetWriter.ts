@@ -12,7 +12,7 @@
  * `shipping_cost` DECIMAL(12,2), `discount` DOUBLE, the event time as TIMESTAMP WITH TIME
  * ZONE (UTC), then `partition` INTEGER and `offset` BIGINT. `dt` and `hour` are the folders.
  */
-import { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api"
+import type { DuckDBConnection } from "@duckdb/node-api"
 import { Data, Effect, Semaphore } from "effect"
 import type { Scope } from "effect"
 import * as fsp from "node:fs/promises"
@@ -87,22 +87,33 @@ export interface ParquetWriter {
   readonly useAllCores: Effect.Effect<void, LakeError>
 }
 
-/** An in-memory DuckDB for the scope's life; writes run one at a time. */
+/**
+ * An in-memory DuckDB for the scope's life, opened at the first write; writes run one at a
+ * time. Opened late because loading it is ~60 ms of the start's critical path (measured),
+ * before the first event, and the first file is due minutes later. A DuckDB that cannot start
+ * fails that write (its events stay buffered) and is tried again at the next.
+ */
 export const make: Effect.Effect<ParquetWriter, LakeError, Scope.Scope> = Effect.gen(function*() {
-  const connection: DuckDBConnection = yield* Effect.acquireRelease(
-    Effect.tryPromise({
-      try: async () => {
-        // one thread: the engine's own thread keeps a core to itself (measured on 2 cores: two
-        // DuckDB threads took it from the engine while they wrote, for no faster flush overall)
-        const instance = await DuckDBInstance.create(":memory:", { threads: "1" })
-        const c = await instance.connect()
-        await c.run(`SET TimeZone = 'UTC'`)
-        return c
-      },
-      catch: (cause) => new LakeError({ message: `cannot start DuckDB: ${String(cause)}`, cause })
-    }),
-    (c) => Effect.sync(() => c.closeSync())
-  )
+  let threads = 1
+  let opening: Promise<DuckDBConnection> | undefined
+  const open = async (): Promise<DuckDBConnection> => {
+    const { DuckDBInstance } = await import("@duckdb/node-api")
+    // one thread: the engine's own thread keeps a core to itself (measured on 2 cores: two
+    // DuckDB threads took it from the engine while they wrote, for no faster flush overall)
+    const instance = await DuckDBInstance.create(":memory:", { threads: String(threads) })
+    const c = await instance.connect()
+    await c.run(`SET TimeZone = 'UTC'`)
+    return c
+  }
+  const connect = (): Promise<DuckDBConnection> => {
+    opening ??= open().catch((cause: unknown) => {
+      opening = undefined
+      throw new LakeError({ message: `cannot start DuckDB: ${String(cause)}`, cause })
+    })
+    return opening
+  }
+  yield* Effect.addFinalizer(() =>
+    opening === undefined ? Effect.void : Effect.promise(() => opening!.then((c) => c.closeSync(), () => {})))
   const lock = yield* Semaphore.make(1)
 
   const write = (kind: RawEventRow["kind"], partition: number, rows: JsonLines, path: string) =>
@@ -114,6 +125,7 @@ export const make: Effect.Effect<ParquetWriter, LakeError, Scope.Scope> = Effect
         // newline-delimited JSON about a third faster than a free sequence of values
         const multiline = rows.multiline
         try {
+          const connection = await connect()
           await connection.run(
             `COPY (SELECT ${PROJECTION[kind]}, CAST(${partition} AS INTEGER) AS "partition", o AS "offset" ` +
               `FROM read_json(${quote(scratch)}, format = '${multiline ? "unstructured" : "newline_delimited"}', columns = {o: 'BIGINT', t: 'DOUBLE', v: '${STRUCT[kind]}'})) ` + // already in offset order
@@ -123,11 +135,14 @@ export const make: Effect.Effect<ParquetWriter, LakeError, Scope.Scope> = Effect
           await fsp.rm(scratch, { force: true })
         }
       },
-      catch: (cause) => new LakeError({ message: `cannot write ${path}: ${(cause as Error)?.message ?? String(cause)}`, cause })
+      catch: (cause) => cause instanceof LakeError ? cause : new LakeError({ message: `cannot write ${path}: ${(cause as Error)?.message ?? String(cause)}`, cause })
     }))
 
   const useAllCores = Semaphore.withPermits(lock, 1)(Effect.tryPromise({
-    try: () => connection.run(`SET threads = ${Math.max(1, os.availableParallelism())}`),
+    try: async () => {
+      threads = Math.max(1, os.availableParallelism())
+      if (opening !== undefined) await (await connect()).run(`SET threads = ${threads}`)
+    },
     catch: (cause) => new LakeError({ message: `cannot configure DuckDB: ${String(cause)}`, cause })
   }))
 
