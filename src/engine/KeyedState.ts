@@ -21,8 +21,9 @@ export interface OperatorContext<O> {
 
 export interface KeyedOperator<S, I, O> {
   /**
-   * keeps no keyed state: the task calls `onElement` for each input as it is released, with a
-   * null state and no key lookup (a tap: every event, late or not, to a sink)
+   * keeps no keyed state: the task calls `onElement` for each input as it is read (in offset
+   * order per partition, before alignment and the watermark), with a null state and no key
+   * lookup (a tap: every event, late or not, to a sink); its position is the read position
    */
   readonly stateless?: true
   readonly create: () => S

@@ -51,6 +51,8 @@ export interface Lane {
   readonly watermark: PartitionState
   /** the next offset to release */
   nextOffset: number
+  /** the next offset to read: taps (stateless jobs) have seen everything below it */
+  acceptedNext: number
   /** released something since the last batch */
   dirty: boolean
   /** per job: offsets below this were processed before a restart and are re-read only to rebuild state */
@@ -91,8 +93,14 @@ export class Task<Ev> {
   private replayed: Array<Array<KeyedInput<unknown>>>
   /** per job: whether inputs re-read before its committed position rebuild its state */
   private readonly rebuilds: Array<boolean>
-  /** per job: a stateless tap, whose operator sees each input with no key state */
-  private readonly taps: Array<boolean>
+  /**
+   * the jobs that are stateless taps: each input goes to its operator as it is read (with no
+   * key state, no alignment and no watermark to wait for), while the message is still in the
+   * CPU's cache; their positions are the read position
+   */
+  private readonly tapJobs: Array<number>
+  /** the other jobs: their inputs are released in event-time order through the aligner */
+  private readonly keyedJobs: Array<number>
   /**
    * per job: inputs wait in `inputs` for the step's end while re-read inputs may still come
    * (they rebuild state first, once recalled); otherwise each goes to its key group at once
@@ -118,7 +126,8 @@ export class Task<Ev> {
     this.inputs = jobs.map(() => [])
     this.replayed = jobs.map(() => [])
     this.rebuilds = jobs.map((job) => job.recall?.recall !== undefined)
-    this.taps = operators.map((operator) => operator.stateless === true)
+    this.tapJobs = operators.flatMap((operator, j) => operator.stateless === true ? [j] : [])
+    this.keyedJobs = operators.flatMap((operator, j) => operator.stateless === true ? [] : [j])
     this.buffering = jobs.map(() => false)
   }
 
@@ -145,7 +154,7 @@ export class Task<Ev> {
       const index = this.aligner.addPartition()
       lane = {
         // dirty from the start: every partition gets a position (and the task's watermark) at the first flush
-        ref, id, origin, index, watermark: this.tracker.register(id, now), nextOffset: 0, dirty: true,
+        ref, id, origin, index, watermark: this.tracker.register(id, now), nextOffset: 0, acceptedNext: 0, dirty: true,
         committedNext: this.jobs.map(() => 0), committedRestart: this.jobs.map(() => undefined), blocks: new OffsetBlocks(), delivered: false
       }
       this.lanes.set(id, lane)
@@ -179,6 +188,7 @@ export class Task<Ev> {
     if (n === 0) return lane
     lane.delivered = true
     const items: Array<Item<Ev>> = new Array(n)
+    const taps = this.tapJobs
     let events = 0
     for (let i = 0; i < n; i++) {
       const envelope = records.records[i]!
@@ -187,8 +197,17 @@ export class Task<Ev> {
       else {
         items[i] = decoded
         events++
+        for (let t = 0; t < taps.length; t++) {
+          const j = taps[t]!
+          if (envelope.offset < lane.committedNext[j]!) continue // written before a restart
+          const input = this.jobs[j]!.input(decoded.event, envelope)
+          if (input !== undefined) this.groups[j]!.tap(input, this.tracker.value, envelope)
+        }
       }
     }
+    const last = records.records[n - 1]!.offset + 1
+    if (last > lane.acceptedNext) lane.acceptedNext = last
+    if (taps.length > 0) lane.dirty = true
     if (events > 0) this.tracker.touch(lane.watermark, now)
     this.aligner.push(lane.index, items)
     return lane
@@ -218,12 +237,13 @@ export class Task<Ev> {
       const decoded = item
       const watermark = this.tracker.value
       const jobs = this.jobs
-      for (let j = 0; j < jobs.length; j++) {
+      const keyed = this.keyedJobs
+      for (let k = 0; k < keyed.length; k++) {
+        const j = keyed[k]!
         const input = jobs[j]!.input(decoded.event, envelope)
         if (input === undefined) continue
         // judged against the watermark before this event moves it (its own time never makes it late)
         if (offset < committed[j]!) { if (this.rebuilds[j]) this.replayed[j]!.push({ key: decoded.key, input, watermark }) }
-        else if (this.taps[j]) this.groups[j]!.tap(input, watermark, envelope)
         else if (this.buffering[j]) this.inputs[j]!.push({ key: decoded.key, input, watermark, message: envelope })
         else this.groups[j]!.apply(decoded.key, input, watermark, envelope)
       }
@@ -332,11 +352,13 @@ export class Task<Ev> {
     for (const lane of moved) lane.dirty = false
     const result = this.jobs.map((job, j): TaskOutput<unknown> => {
       const cutoff = watermark - job.retainMs - 1
+      const tap = this.tapJobs.includes(j)
       const positions = moved.map((lane): TaskPosition => {
-        const next = Math.max(lane.nextOffset, lane.committedNext[j]!)
+        const done = tap ? lane.acceptedNext : lane.nextOffset
+        const next = Math.max(done, lane.committedNext[j]!)
         // what was not read yet (from where reading started) may still be needed in state:
         // the restart offset never passes the read position
-        const read = Math.max(lane.nextOffset, seekFrom(lane))
+        const read = Math.max(done, seekFrom(lane))
         return {
           topic: lane.ref.topic,
           partition: lane.ref.partition,

@@ -44,7 +44,8 @@ export const rawRow = (event: ShopEvent, message: Envelope): RawEventRow => {
 }
 
 /**
- * The tap of one task: each event encoded as it is released, the bytes handed on as segments
+ * The tap of one task: each event encoded as it is read (the task feeds taps straight from
+ * decoding, while the message is still in the CPU's cache), the bytes handed on as segments
  * at the task's flush (with its positions, so a segment is written exactly when they are).
  */
 export const tap = (): KeyedOperator<null, RawEventRow, LakeSegment> => {

@@ -1,6 +1,6 @@
 /**
  * What the lake sink takes: a task's events already encoded as the bytes DuckDB reads, one
- * segment per partition and hour of event time. The tap encodes each event as it is released
+ * segment per partition and hour of event time. The tap encodes each event as it is read
  * (`SegmentBuilder.add`) and hands the segments on at its task's flush, with the positions.
  *
  * Why not rows: a row object and the message string it points at lived until the task's
