@@ -130,6 +130,14 @@ export const make = <E>(options: LakeSinkOptions, writer: ParquetWriter, store: 
     const written = new Map<string, number>()
     const lock = yield* Semaphore.make(1)
     const scope = yield* Effect.scope
+    /**
+     * A flush failed: the next one waits for those in flight before it takes the buffers, so
+     * it takes their events too. Chained to a flush that fails, a flush fails as well (its
+     * positions would pass rows not written), and under load each new flush overlapped a
+     * failing one: one failure (a member's restore removing the scratch file of a write it
+     * had just taken over) made the next five flushes fail, over six seconds.
+     */
+    let recovering = false
     const topicDir = (topic: string) => nodePath.join(lakeDir, "raw", topic)
     const key = (topic: string, partition: number) => `${topic}/${partition}`
 
@@ -238,6 +246,7 @@ export const make = <E>(options: LakeSinkOptions, writer: ParquetWriter, store: 
           figures.flushes++
           figures.lastFlushAt = now
         }).pipe(Effect.tapCause((cause) => Effect.andThen(cleanup, Effect.sync(() => {
+          recovering = true
           // not committed: the events go back in front of what arrived meanwhile
           for (const b of taken) {
             const k = key(b.topic, b.partition)
@@ -280,6 +289,10 @@ export const make = <E>(options: LakeSinkOptions, writer: ParquetWriter, store: 
       // the buffers this flush takes (chaining to it would fail every flush after one failure)
       while (inFlight.length > 0 && inFlight[0]!.pollUnsafe() !== undefined) inFlight.shift()
       while (inFlight.length >= MAX_IN_FLIGHT) yield* awaitOne
+      if (recovering) {
+        recovering = false
+        yield* awaitInFlight
+      }
       if (buffers.size === 0) return
       const now = yield* Clock.currentTimeMillis
       const taken = [...buffers.values()]

@@ -6,7 +6,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { DuckDBInstance } from "@duckdb/node-api"
-import { Effect } from "effect"
+import { Deferred, Effect, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
@@ -185,5 +185,45 @@ describe("lake sink", () => {
       }
       assert.strictEqual(positions.get("clicks/0")?.nextOffset, 3, "written once the store answers again")
       assert.deepStrictEqual((yield* readOffsets(dir)).map((r) => r[0]), [0, 1, 2])
+    }))
+
+  it.effect("after a failed flush, the next one waits for those in flight and takes their events: one failure does not fail every overlapping flush after it", () =>
+    Effect.gen(function*() {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lake-test-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+      const mem = memoryStore()
+      let refusals = 1
+      const store: LakeSink.LakeStore<Error> = {
+        ...mem.store,
+        commit: (claims, live, rename) => refusals-- > 0 ? Effect.fail(new Error("PostgreSQL is away")) : mem.store.commit(claims, live, rename)
+      }
+      // the first two files wait until let go: the first flush fails while the second is still writing
+      const gates = [yield* Deferred.make<void>(), yield* Deferred.make<void>()]
+      const real = yield* ParquetWriter.make
+      let calls = 0
+      const writer: ParquetWriter.ParquetWriter = {
+        ...real,
+        write: (kind, partition, rows, file) => {
+          const gate = gates[calls++]
+          return gate === undefined ? real.write(kind, partition, rows, file) : Effect.andThen(Deferred.await(gate), real.write(kind, partition, rows, file))
+        }
+      }
+      const lake = yield* LakeSink.make({ lakeDir: dir, sourceName: SOURCE, job: "lake", flushAfterMs: 300_000, maxBufferRows: 2, checkEveryMs: 1_000 }, writer, store)
+      const inHour11 = (offset: number) => click(offset, T + 10_000 + offset) // one file a flush
+      const waitFor = (done: () => boolean) =>
+        Effect.promise(async () => { for (let i = 0; i < 300 && !done(); i++) await new Promise((r) => setTimeout(r, 10)) })
+
+      yield* lake.sink.write(batch([inHour11(0), inHour11(1)], 2)) // flush 1, waiting at its file
+      yield* lake.sink.write(batch([inHour11(2), inHour11(3)], 4)) // flush 2, chained to flush 1
+      yield* Deferred.succeed(gates[0]!, undefined)
+      yield* waitFor(() => refusals === 0 && lake.figures.buffered === 2) // flush 1 could not commit: its events are back
+      // flush 3 starts while flush 2 is in flight and bound to fail (its predecessor did)
+      const third = yield* Effect.forkChild(lake.sink.write(batch([inHour11(4), inHour11(5)], 6)))
+      yield* Deferred.succeed(gates[1]!, undefined)
+      yield* Fiber.join(third)
+      yield* lake.settled
+      assert.strictEqual(mem.positions.get("clicks/0")?.nextOffset, 6, "the flush after the failure wrote every event: its own and those of the two that failed")
+      assert.deepStrictEqual((yield* readOffsets(dir)).map((r) => r[0]), [0, 1, 2, 3, 4, 5])
+      assert.deepStrictEqual(files(dir).filter((f) => f.endsWith(".tmp")), [])
     }))
 })
