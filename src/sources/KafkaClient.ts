@@ -47,8 +47,13 @@ export const toSourceError = (what: string) => (cause: unknown): SourceError => 
 export const attempt = <A>(what: string, f: () => Promise<A>): Effect.Effect<A, SourceError> =>
   Effect.tryPromise({ try: f, catch: toSourceError(what) })
 
-/** Messages kafkajs logs at ERROR while a fresh cluster creates `__consumer_offsets`: retried, not failures. */
-const TRANSIENT = /coordinator is not available|coordinator is loading|group is rebalancing|There is no leader for this topic-partition|This server does not host this topic-partition/i
+/**
+ * Messages kafkajs logs at ERROR that are retried, not failures: a fresh cluster creating
+ * `__consumer_offsets`, and a rebalance (an offset commit of the generation that just ended,
+ * a member whose session expired rejoining). Kafka's committed offsets are advisory here (the
+ * positions are in PostgreSQL), so a refused commit loses nothing.
+ */
+const TRANSIENT = /coordinator is not available|coordinator is loading|group is rebalancing|There is no leader for this topic-partition|This server does not host this topic-partition|Specified group generation id is not valid|coordinator is not aware of this member/i
 
 /** What kafkajs logs, at ERROR, for every retry while the broker is away. */
 const OUTAGE = /Connection error|Connection timeout|Closed connection|Failed to connect to seed broker|ECONNREFUSED|Crash:|Restarting the consumer/i
