@@ -288,6 +288,9 @@ export class RecommenderModel {
   private bestS = new Float64Array(0)
   private readonly ringR: Array<number> = []
   private query = 0
+  // scratch for co-occurrence: the user's latest products and their times
+  private readonly latest: Int32Array
+  private readonly latestTs: Float64Array
   private readonly weightSum: number
 
   constructor(
@@ -303,6 +306,8 @@ export class RecommenderModel {
       categoriesPerUser: Math.max(1, Math.min(31, merged.categoriesPerUser)),
       brandsPerUser: Math.max(1, Math.min(31, merged.brandsPerUser))
     }
+    this.latest = new Int32Array(Math.max(0, this.limits.coOccurrenceDepth))
+    this.latestTs = new Float64Array(Math.max(0, this.limits.coOccurrenceDepth))
     this.weights = { ...defaultWeights, ...weights }
     const w = this.weights
     this.weightSum = w.recent + w.neighbours + w.category + w.brand + w.popular || 1
@@ -501,21 +506,25 @@ export class RecommenderModel {
   private coOccur(u: number, p: number, ts: number): void {
     const { recentPerUser: R, coOccurrenceDepth, coOccurrenceWindowMs } = this.limits
     const pool = this.pool
-    const head = pool[u + M_HEAD]!
     const size = pool[u + M_SIZE]!
-    const ring = u + this.oRing
     const depth = Math.min(size, coOccurrenceDepth)
-    // already among the latest: its pairs were counted
+    // the latest `depth` products and their times, newest first, read once: the ring's slots
+    // step back without a modulo (a floating-point one per read was most of this method)
+    const latest = this.latest, times = this.latestTs
+    let slot = (pool[u + M_HEAD]! + size - 1) % R
     for (let j = 0; j < depth; j++) {
-      if (pool[ring + ((head + size - 1 - j) % R)]! >> 2 === p) return
+      const q = pool[u + this.oRing + slot]! >> 2
+      if (q === p) return // already among the latest: its pairs were counted
+      latest[j] = q
+      times[j] = pool[u + this.oRingT + slot]!
+      slot = slot === 0 ? R - 1 : slot - 1
     }
     for (let j = 0; j < depth; j++) {
-      const slot = (head + size - 1 - j) % R
-      const q = pool[ring + slot]! >> 2
-      if (Math.abs(ts - pool[u + this.oRingT + slot]!) > coOccurrenceWindowMs) continue
+      if (Math.abs(ts - times[j]!) > coOccurrenceWindowMs) continue
+      const q = latest[j]!
       let seen = false
       for (let i = 0; i < j; i++) {
-        if (pool[ring + ((head + size - 1 - i) % R)]! >> 2 === q) {
+        if (latest[i] === q) {
           seen = true
           break
         }
