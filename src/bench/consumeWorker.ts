@@ -9,6 +9,9 @@ import { Effect, Stream } from "effect"
 import { partitionId } from "../engine/Source.ts"
 import * as KafkaSource from "../sources/KafkaSource.ts"
 import { childConfig, runChild, wallNow } from "./Common.ts"
+import { quietKafkajsTimerWarning } from "../Warnings.ts"
+
+quietKafkajsTimerWarning()
 
 export interface ConsumeWorkerConfig {
   readonly brokers: ReadonlyArray<string>

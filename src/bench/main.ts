@@ -40,6 +40,9 @@ import { measureRecsApi } from "./RecsApi.ts"
 import { createScratch, openPoller } from "./Scratch.ts"
 import { measureSinkCeiling } from "./SinkCeiling.ts"
 import { targets } from "./Targets.ts"
+import { quietKafkajsTimerWarning } from "../Warnings.ts"
+
+quietKafkajsTimerWarning() // as the daemon does: kafkajs's never-throttled queue timer is not news
 
 // stdout carries the JSON alone: Effect's logger (console.log) and any other console output go to stderr
 console.log = console.error
