@@ -53,7 +53,7 @@ export interface Lane {
   nextOffset: number
   /** the next offset to read: taps (stateless jobs) have seen everything below it */
   acceptedNext: number
-  /** released something since the last batch */
+  /** released something (or, with taps, read something) since the last batch */
   dirty: boolean
   /** per job: offsets below this were processed before a restart and are re-read only to rebuild state */
   readonly committedNext: Array<number>
