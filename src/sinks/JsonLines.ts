@@ -41,10 +41,8 @@ const giveBack = (chunk: Buffer): void => {
   pooledBytes += chunk.length
 }
 
-/** `n`'s decimal digits at `at` (0 <= n < 2^31: int32 arithmetic); returns the position after them. */
-const writeSmall = (t: Buffer, at: number, n: number): number => {
-  let digits = 1
-  for (let m = n; m >= 10; m = (m / 10) | 0) digits++
+/** The last `digits` decimal digits of `n` (0 <= n < 2^31: int32 arithmetic) at `at`, zeros in front; returns the position after them. */
+const writeDigits = (t: Buffer, at: number, n: number, digits: number): number => {
   const end = at + digits
   for (let i = end - 1; i >= at; i--) {
     const q = (n / 10) | 0
@@ -54,14 +52,11 @@ const writeSmall = (t: Buffer, at: number, n: number): number => {
   return end
 }
 
-/** `n` (0 <= n < 10^8) as exactly 8 digits, zeros in front. */
-const writePadded8 = (t: Buffer, at: number, n: number): number => {
-  for (let i = at + 7; i >= at; i--) {
-    const q = (n / 10) | 0
-    t[i] = 0x30 + n - q * 10
-    n = q
-  }
-  return at + 8
+/** `n`'s decimal digits (0 <= n < 2^31). */
+const writeSmall = (t: Buffer, at: number, n: number): number => {
+  let digits = 1
+  for (let m = n; m >= 10; m = (m / 10) | 0) digits++
+  return writeDigits(t, at, n, digits)
 }
 
 /**
@@ -74,7 +69,7 @@ const writeInteger = (t: Buffer, at: number, n: number): number => {
   if ((n | 0) === n && n >= 0) return writeSmall(t, at, n)
   if (n >= 0 && n < 1e16 && Number.isInteger(n)) {
     const high = Math.floor(n / 1e8)
-    return writePadded8(t, writeSmall(t, at, high), n - high * 1e8)
+    return writeDigits(t, writeSmall(t, at, high), n - high * 1e8, 8)
   }
   return at + t.write(String(n), at, "latin1")
 }
@@ -165,5 +160,4 @@ export class JsonLines {
     out.absorb(second)
     return out
   }
-
 }

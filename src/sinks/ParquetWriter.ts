@@ -119,13 +119,14 @@ export const make: Effect.Effect<ParquetWriter, LakeError, Scope.Scope> = Effect
   const write = (kind: RawEventRow["kind"], partition: number, rows: JsonLines, path: string) =>
     Semaphore.withPermits(lock, 1)(Effect.tryPromise({
       try: async () => {
+        // DuckDB first: a scratch file is not written for a DuckDB that cannot start
+        const connection = await connect()
         const scratch = `${path}.json.tmp`
         await writeWhole(scratch, rows.chunks())
         // one record a line unless a message spans lines (pretty-printed JSON): DuckDB reads
         // newline-delimited JSON about a third faster than a free sequence of values
         const multiline = rows.multiline
         try {
-          const connection = await connect()
           await connection.run(
             `COPY (SELECT ${PROJECTION[kind]}, CAST(${partition} AS INTEGER) AS "partition", o AS "offset" ` +
               `FROM read_json(${quote(scratch)}, format = '${multiline ? "unstructured" : "newline_delimited"}', columns = {o: 'BIGINT', t: 'DOUBLE', v: '${STRUCT[kind]}'})) ` + // already in offset order
