@@ -14,11 +14,10 @@ const FIRST = 1 << 14
 const CHUNK = 1 << 20
 const EMPTY = Buffer.alloc(0)
 
-// Chunks of every size are reused after their flush. Allocating them afresh made each
-// segment's small first chunks garbage that only a full collection frees: measured, a replay
-// of 1 M events ended with 355 MB of such chunks (RSS +300 MB) and paid a page fault per 4 KiB
-// written. External memory also counts towards V8's heap limits, so it made it collect more.
-// The sizes are the powers of two from FIRST to CHUNK; one free list per size.
+// Chunks of every size are reused after their flush, not only full ones: every segment starts
+// with small chunks, and a task hands on segments every flush. External memory counts towards
+// V8's heap limits, so the pool is bounded (POOL_BYTES). The sizes are the powers of two from
+// FIRST to CHUNK; one free list per size.
 const POOL_BYTES = 96 * CHUNK
 const pools: Array<Array<Buffer>> = []
 let pooledBytes = 0
