@@ -15,6 +15,13 @@ export interface Envelope {
   readonly offset: number
   readonly key: string | null
   readonly value: string
+  /**
+   * `value`'s bytes as read (UTF-8), when the source has them at hand: a view into its read
+   * buffer, so a tap copies them instead of encoding `value` again. Only taps may read it, as
+   * the message is accepted; the task drops it then, so no message kept for later (a pending
+   * probe, a late output) pins the source's buffer.
+   */
+  bytes?: Uint8Array | undefined
 }
 
 export interface PartitionRef {

@@ -204,6 +204,7 @@ export class Task<Ev> {
           if (input !== undefined) this.groups[j]!.tap(input, this.tracker.value, envelope)
         }
       }
+      if (envelope.bytes !== undefined) envelope.bytes = undefined // for the taps only (see Envelope)
     }
     const last = records.records[n - 1]!.offset + 1
     if (last > lane.acceptedNext) lane.acceptedNext = last

@@ -3,9 +3,7 @@
  * lake sink as it is read. A stateless job: nothing to rebuild after a restart, its progress
  * is what its sink has renamed into place.
  */
-import type { RawEventRow } from "../domain/Rows.ts"
 import type { KeyedOperator } from "../engine/KeyedState.ts"
-import type { Envelope } from "../engine/Source.ts"
 import type { JobNode, Recall, Sink } from "../engine/Topology.ts"
 import { type LakeSegment, SegmentBuilder } from "../sinks/LakeSegments.ts"
 import { isClick, type ShopEvent } from "./Attribution.ts"
@@ -19,28 +17,21 @@ export const JOB = "lake"
  */
 const readsAlike = (raw: string): boolean => !raw.includes("\\u")
 
-export const rawRow = (event: ShopEvent, message: Envelope): RawEventRow => {
+/** The decoded fields as plain JSON, for a message the lake's reader would not take as it is. */
+const plainJson = (event: ShopEvent): string => {
   if (isClick(event)) {
     const c = event
-    const plain = readsAlike(message.value)
-    return {
-      kind: "click", topic: message.topic, partition: message.partition, offset: message.offset, ts: c.ts,
-      json: plain ? message.value : JSON.stringify({
-        click_id: c.clickId, user_id: c.userId, product_id: c.productId, source: c.source, event_type: c.eventType,
-        user_agent: c.userAgent, ip_address: c.ipAddress
-      })
-    }
-  }
-  const k = event
-  const plain = readsAlike(message.value)
-  return {
-    kind: "checkout", topic: message.topic, partition: message.partition, offset: message.offset, ts: k.ts,
-    json: plain ? message.value : JSON.stringify({
-      checkout_id: k.checkoutId, user_id: k.userId, product_id: k.productId, quantity: k.quantity, shipping_cost: k.shippingCost,
-      discount: k.discount, payment_method: k.paymentMethod, payment_status: k.paymentStatus,
-      payment_description: k.paymentDescription, shipping_address: k.shippingAddress
+    return JSON.stringify({
+      click_id: c.clickId, user_id: c.userId, product_id: c.productId, source: c.source, event_type: c.eventType,
+      user_agent: c.userAgent, ip_address: c.ipAddress
     })
   }
+  const k = event
+  return JSON.stringify({
+    checkout_id: k.checkoutId, user_id: k.userId, product_id: k.productId, quantity: k.quantity, shipping_cost: k.shippingCost,
+    discount: k.discount, payment_method: k.paymentMethod, payment_status: k.paymentStatus,
+    payment_description: k.paymentDescription, shipping_address: k.shippingAddress
+  })
 }
 
 /**
@@ -48,12 +39,21 @@ export const rawRow = (event: ShopEvent, message: Envelope): RawEventRow => {
  * decoding, while the message is still in the CPU's cache), the bytes handed on as segments
  * at the task's flush (with its positions, so a segment is written exactly when they are).
  */
-export const tap = (): KeyedOperator<null, RawEventRow, LakeSegment> => {
+export const tap = (): KeyedOperator<null, ShopEvent, LakeSegment> => {
   const segments = new SegmentBuilder()
   return {
     stateless: true,
     create: () => null,
-    onElement: (_state, row) => segments.add(row),
+    onElement: (_state, event, ctx) => {
+      // a tap is fed as messages are read: the message is at hand, with its bytes when the
+      // source has them: copied, not encoded again, unless they are not valid UTF-8 (a
+      // U+FFFD in the text), when the text is written instead
+      const m = ctx.message!
+      const raw = m.value
+      const kind = isClick(event) ? "click" : "checkout"
+      if (!readsAlike(raw)) segments.add(kind, m.topic, m.partition, m.offset, event.ts, plainJson(event), undefined)
+      else segments.add(kind, m.topic, m.partition, m.offset, event.ts, raw, m.bytes !== undefined && !raw.includes("\uFFFD") ? m.bytes : undefined)
+    },
     onTimer: () => {},
     isEmpty: () => true,
     measure: () => [0, 0],
@@ -64,9 +64,10 @@ export const tap = (): KeyedOperator<null, RawEventRow, LakeSegment> => {
   }
 }
 
-export const node = <E>(sink: Sink<LakeSegment, E>, recall?: Recall<RawEventRow, E>): JobNode<ShopEvent, null, RawEventRow, LakeSegment, E> => ({
+/** The job: its input is the event itself (the tap reads the message beside it); a stateless job recalls positions only. */
+export const node = <E>(sink: Sink<LakeSegment, E>, recall?: Pick<Recall<ShopEvent, E>, "positions">): JobNode<ShopEvent, null, ShopEvent, LakeSegment, E> => ({
   name: JOB,
-  input: rawRow,
+  input: (event) => event,
   operator: tap,
   retainMs: -Infinity,
   sink,

@@ -40,23 +40,29 @@ const giveBack = (chunk: Buffer): void => {
   pooledBytes += chunk.length
 }
 
+/** "00" to "99": two digits a step halve the divisions (measured: ~80 → ~55 ns for an offset and a time) */
+const PAIRS = Buffer.from(Array.from({ length: 100 }, (_, i) => String(i).padStart(2, "0")).join(""), "latin1")
+
 /** The last `digits` decimal digits of `n` (0 <= n < 2^31: int32 arithmetic) at `at`, zeros in front; returns the position after them. */
 const writeDigits = (t: Buffer, at: number, n: number, digits: number): number => {
   const end = at + digits
-  for (let i = end - 1; i >= at; i--) {
-    const q = (n / 10) | 0
-    t[i] = 0x30 + n - q * 10
+  let i = end
+  while (i - at >= 2) {
+    const q = (n / 100) | 0
+    const pair = (n - q * 100) << 1
+    t[--i] = PAIRS[pair + 1]!
+    t[--i] = PAIRS[pair]!
     n = q
   }
+  if (i > at) t[--i] = 0x30 + n
   return end
 }
 
+const digitCount = (n: number): number =>
+  n < 10 ? 1 : n < 100 ? 2 : n < 1e3 ? 3 : n < 1e4 ? 4 : n < 1e5 ? 5 : n < 1e6 ? 6 : n < 1e7 ? 7 : n < 1e8 ? 8 : n < 1e9 ? 9 : 10
+
 /** `n`'s decimal digits (0 <= n < 2^31). */
-const writeSmall = (t: Buffer, at: number, n: number): number => {
-  let digits = 1
-  for (let m = n; m >= 10; m = (m / 10) | 0) digits++
-  return writeDigits(t, at, n, digits)
-}
+const writeSmall = (t: Buffer, at: number, n: number): number => writeDigits(t, at, n, digitCount(n))
 
 /**
  * An integer's decimal digits at `at`; returns the position after them. Digits are computed
@@ -85,9 +91,14 @@ export class JsonLines {
   /** the offset of the first row (rows are appended in offset order) */
   firstOffset = -1
 
-  append(offset: number, ts: number, json: string): void {
+  /**
+   * A row: `json` written as it is, from `bytes` when given (its UTF-8 encoding, as read: a
+   * copy, ~4 times cheaper than encoding the string again).
+   */
+  append(offset: number, ts: number, json: string, bytes?: Uint8Array): void {
     // UTF-16 code units to UTF-8 bytes: at most 3 bytes each; the record's frame under 64
-    if (this.used + json.length * 3 + 64 > this.tail.length) this.seal(json.length * 3 + 64)
+    const size = (bytes === undefined ? json.length * 3 : bytes.length) + 64
+    if (this.used + size > this.tail.length) this.seal(size)
     // the frame is written byte by byte and the JSON straight from its string: no new
     // string per row (a template here was a third of the tap's garbage)
     const t = this.tail
@@ -97,7 +108,11 @@ export class JsonLines {
     t[at++] = 0x2c; t[at++] = 0x22; t[at++] = 0x74; t[at++] = 0x22; t[at++] = 0x3a // ,"t":
     at = writeInteger(t, at, ts)
     t[at++] = 0x2c; t[at++] = 0x22; t[at++] = 0x76; t[at++] = 0x22; t[at++] = 0x3a // ,"v":
-    at += t.write(json, at)
+    if (bytes === undefined) at += t.write(json, at)
+    else {
+      t.set(bytes, at)
+      at += bytes.length
+    }
     t[at++] = 0x7d; t[at++] = 0x0a // }\n
     this.used = at
     if (this.rows === 0) this.firstOffset = offset

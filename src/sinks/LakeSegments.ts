@@ -27,19 +27,20 @@ export class SegmentBuilder {
   private segments = new Map<string, LakeSegment>()
   private last: LakeSegment | undefined
 
-  add(row: RawEventRow): void {
+  /** An event's row (`json`: its JSON; `bytes`: that JSON's UTF-8 bytes, when at hand). */
+  add(kind: RawEventRow["kind"], topic: string, partition: number, offset: number, ts: number, json: string, bytes: Uint8Array | undefined): void {
     let segment = this.last
-    const hour = hourOf(row.ts)
-    if (segment === undefined || segment.hour !== hour || segment.partition !== row.partition || segment.topic !== row.topic) {
-      const id = `${row.topic}\u0000${row.partition}\u0000${hour}`
+    const hour = hourOf(ts)
+    if (segment === undefined || segment.hour !== hour || segment.partition !== partition || segment.topic !== topic) {
+      const id = `${topic}\u0000${partition}\u0000${hour}`
       segment = this.segments.get(id)
       if (segment === undefined) {
-        segment = { topic: row.topic, partition: row.partition, kind: row.kind, hour, lines: new JsonLines() }
+        segment = { topic, partition, kind, hour, lines: new JsonLines() }
         this.segments.set(id, segment)
       }
       this.last = segment
     }
-    segment.lines.append(row.offset, row.ts, row.json)
+    segment.lines.append(offset, ts, json, bytes)
   }
 
   get size(): number {
@@ -63,6 +64,6 @@ export class SegmentBuilder {
 /** `rows` as the segments a tap would hand on (tests, and callers with rows in hand). */
 export const segmentsOf = (rows: ReadonlyArray<RawEventRow>): Array<LakeSegment> => {
   const b = new SegmentBuilder()
-  for (const r of rows) b.add(r)
+  for (const r of rows) b.add(r.kind, r.topic, r.partition, r.offset, r.ts, r.json, undefined)
   return b.take()
 }

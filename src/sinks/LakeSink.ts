@@ -355,7 +355,7 @@ export const make = <E>(options: LakeSinkOptions, writer: ParquetWriter, store: 
       Schedule.spaced(options.checkEveryMs ?? 1_000)
     ))
 
-    const recall: Recall<RawEventRow, LakeError | E> = {
+    const recall: Pick<Recall<unknown, LakeError | E>, "positions"> = {
       positions: (partitions) =>
         Effect.gen(function*() {
           const files = yield* scan(partitions)

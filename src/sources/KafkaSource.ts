@@ -449,7 +449,8 @@ export const make = <E = never>(options: KafkaSourceOptions<E>): Effect.Effect<K
           partition: batch.partition,
           offset,
           key: m.key == null ? null : m.key.toString("utf8"),
-          value: m.value == null ? "" : m.value.toString("utf8")
+          value: m.value == null ? "" : m.value.toString("utf8"),
+          bytes: m.value == null ? undefined : m.value
         })
       }
       let error: unknown = undefined

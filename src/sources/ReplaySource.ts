@@ -25,6 +25,13 @@ class LineReader {
   private handle: fs.FileHandle | undefined
   /** lines read and not yet handed out, from `pendingHead` on */
   private pending: Array<string> = []
+  /**
+   * per pending line: the chunk it was read from when that chunk's text has one character a
+   * byte (so a line's characters index its bytes, handed on for the taps), else undefined
+   */
+  private pendingChunk: Array<Buffer | undefined> = []
+  /** per pending line: where it starts in its chunk */
+  private pendingStart: Array<number> = []
   private pendingHead = 0
   private eof = false
   private lineNo = 0
@@ -42,16 +49,21 @@ class LineReader {
     const n = Math.min(max, this.pending.length - this.pendingHead)
     const out: Array<Envelope> = new Array(n)
     for (let i = 0; i < n; i++) {
-      const raw = this.pending[this.pendingHead++]!
+      const h = this.pendingHead++
+      const raw = this.pending[h]!
+      const chunk = this.pendingChunk[h]
+      const at = this.pendingStart[h]!
       const text = raw.endsWith("\r") ? raw.slice(0, -1) : raw
       const tab = text.indexOf("\t")
       out[i] = tab < 0
-        ? { topic, partition, offset: ++this.lineNo, key: null, value: text }
-        : { topic, partition, offset: ++this.lineNo, key: text.slice(0, tab), value: text.slice(tab + 1) }
+        ? { topic, partition, offset: ++this.lineNo, key: null, value: text, bytes: chunk?.subarray(at, at + text.length) }
+        : { topic, partition, offset: ++this.lineNo, key: text.slice(0, tab), value: text.slice(tab + 1), bytes: chunk?.subarray(at + tab + 1, at + text.length) }
     }
     // drop what was handed out: the array would otherwise keep every line of the file (the
     // lines slice the chunks they were read in, so memory would grow with the file)
     this.pending = this.pending.slice(this.pendingHead)
+    this.pendingChunk = this.pendingChunk.slice(this.pendingHead)
+    this.pendingStart = this.pendingStart.slice(this.pendingHead)
     this.pendingHead = 0
     return out
   }
@@ -73,7 +85,7 @@ class LineReader {
     if (bytesRead === 0) {
       this.eof = true
       // a final newline ends the last line; it does not start an empty message
-      if (end > start) this.pending.push(buffer.toString("utf8", start, end))
+      if (end > start) this.push(buffer, start, end)
       this.carry = Buffer.alloc(0)
       await this.close()
       return
@@ -83,9 +95,25 @@ class LineReader {
       this.carry = buffer.subarray(start, end) // a line longer than a chunk: read on
       return
     }
-    const lines = buffer.toString("utf8", start, cut).split("\n")
-    for (let i = 0; i < lines.length; i++) this.pending.push(lines[i]!)
+    this.push(buffer, start, cut)
     this.carry = Buffer.from(buffer.subarray(cut + 1, end))
+  }
+
+  /** The lines of `chunk[start, end)` (whole UTF-8 characters), in order. */
+  private push(chunk: Buffer, start: number, end: number): void {
+    const text = chunk.toString("utf8", start, end)
+    const lines = text.split("\n")
+    // as many characters as bytes: every character is one byte (a UTF-8 sequence of n bytes
+    // decodes to fewer than n UTF-16 units, a stray byte to one U+FFFD, which the taps check)
+    const bytes = text.length === end - start ? chunk : undefined
+    let at = start
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i]!
+      this.pending.push(line)
+      this.pendingChunk.push(bytes)
+      this.pendingStart.push(at)
+      at += line.length + 1
+    }
   }
 
   async close(): Promise<void> {

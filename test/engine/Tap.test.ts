@@ -80,4 +80,28 @@ describe("a stateless tap in a task", () => {
     assert.deepStrictEqual(tap.seen, ["0:2", "0:3"], "offsets 0 and 1 were in the tap's sink before the restart")
     assert.strictEqual(task.flush(T)[1]!.positions[0]?.nextOffset, 4)
   })
+
+  it("hands a message's bytes to the taps, and drops them once they have seen it", () => {
+    const keyed = collecting(false)
+    const bytesSeen: Array<string | undefined> = []
+    const tap: AnyJob<number, never> = {
+      ...collecting(true).job,
+      input: (_offset, message) => message,
+      operator: {
+        stateless: true, create: () => null, onTimer: () => {}, isEmpty: () => true, measure: () => [0, 0],
+        onElement: (_s: null, message: Envelope) => { bytesSeen.push(message.bytes === undefined ? undefined : Buffer.from(message.bytes).toString()) }
+      }
+    }
+    const task = new Task(0, { task: 0, epoch: 1 }, [keyed.job, tap], { outOfOrdernessMs: 0, idleTimeoutMs: 30_000, bounded: false, alignmentBufferLimit: 1_000 })
+    const a = { topic: "clicks", partition: 0 }
+    task.addLane(a, "test", T)
+    const batch = records(a, 0, [`u1@${T}`, `u2@${T + 1}`])
+    for (const e of batch.records) (e as { bytes?: Uint8Array }).bytes = Buffer.from(e.value)
+    task.accept(batch, T, decode)
+    assert.deepStrictEqual(bytesSeen, [`u1@${T}`, `u2@${T + 1}`])
+    assert.deepStrictEqual(batch.records.map((e) => e.bytes), [undefined, undefined], "a message kept for later pins no read buffer")
+    task.release(T)
+    task.advance(T)
+    assert.deepStrictEqual(keyed.seen, ["0:0", "0:1"], "the keyed job still gets every message")
+  })
 })

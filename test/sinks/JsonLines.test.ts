@@ -22,9 +22,21 @@ describe("JsonLines", () => {
     assert.strictEqual(l.bytes, Buffer.byteLength(text(l)))
   })
 
+  it("copies a row's bytes when given them: the same record as from its text", () => {
+    const messages = [`{"a":"plain"}`, `{"a":"Zürich – 東京 🛍"}`, `{"a":"${"y".repeat(2 << 20)}"}`, `{}`]
+    const fromText = new JsonLines(), fromBytes = new JsonLines()
+    messages.forEach((m, i) => {
+      fromText.append(i, 1_764_000_000_000 + i, m)
+      fromBytes.append(i, 1_764_000_000_000 + i, m, Buffer.from(m))
+    })
+    assert.isTrue(Buffer.concat(fromBytes.chunks()).equals(Buffer.concat(fromText.chunks())))
+    assert.deepStrictEqual(records(fromBytes).map((r) => r.v), messages.map((m) => JSON.parse(m)))
+  })
+
   it("writes every integer's digits as JSON does, across the int32 and 10^8 boundaries", () => {
     const l = new JsonLines()
-    const numbers = [0, 7, 9, 10, 99, 100, 2 ** 31 - 2, 2 ** 31 - 1, 2 ** 31, 99_999_999, 100_000_000, 100_000_001,
+    const numbers = [0, 7, 9, 10, 11, 99, 100, 101, 999, 1_000, 9_999, 10_000, 12_345, 99_999, 100_000, 654_321, 999_999, 1_000_000, 7_654_321,
+      9_999_999, 10_000_000, 87_654_321, 123_456_789, 999_999_999, 1_000_000_000, 2 ** 31 - 2, 2 ** 31 - 1, 2 ** 31, 99_999_999, 100_000_000, 100_000_001,
       1_764_633_600_000, 1_764_633_600_009, 1_800_000_000_000_001, 9_999_999_999_999_999, Number.MAX_SAFE_INTEGER, 1e16, 2 ** 60, -1, -1_764_633_600_000, 0.25]
     numbers.forEach((n, i) => l.append(i, n, `{}`))
     assert.deepStrictEqual(records(l).map((r) => r.t), numbers)

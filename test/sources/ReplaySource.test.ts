@@ -52,6 +52,18 @@ describe("ReplaySource: a file as kcat writes it, one message a line", () => {
       if (got[i]!.key !== key || got[i]!.value !== value) assert.fail(`line ${i + 1} differs`)
     }
   })
+  it("hands on each value's bytes when its read is one byte a character, exactly the value's UTF-8", async () => {
+    const ascii = await readAll(write("k1\t{\"a\":1}\r\nno-tab-value\n\n k\t v\tw\nlast\tline"))
+    assert.deepStrictEqual(ascii.map((e) => e.bytes === undefined ? undefined : Buffer.from(e.bytes).toString("latin1")), ascii.map((e) => e.value))
+    const bom = await readAll(write("\ufeffk\tv\nk2\tv2\n"))
+    for (const e of bom) if (e.bytes !== undefined) assert.strictEqual(Buffer.from(e.bytes).toString(), e.value)
+    // a read holding a multi-byte character: its values have no bytes (their characters do not index them)
+    const mixed = await readAll(write("k\tcafé\nk2\tplain\n"))
+    assert.deepStrictEqual(mixed.map((e) => [e.value, e.bytes]), [["café", undefined], ["plain", undefined]])
+    // stray bytes read one character each (U+FFFD): the bytes are the raw ones, which the taps refuse by the U+FFFD
+    const invalid = await readAll(write(Buffer.concat([Buffer.from("k\ta"), Buffer.from([0xff, 0xc3]), Buffer.from("\nk2\tb\n")])))
+    assert.deepStrictEqual(invalid.map((e) => e.bytes === undefined ? undefined : [...e.bytes]), [[0x61, 0xff, 0xc3], [0x62]])
+  })
   it("reads invalid UTF-8 as replacement characters, as a decoder would, without losing the line", async () => {
     const got = await readAll(write(Buffer.concat([Buffer.from("k\ta"), Buffer.from([0xff, 0xc3]), Buffer.from("\nk2\tb\n")])))
     assert.deepStrictEqual(got.map((e) => [e.key, e.value]), [["k", "a\ufffd\ufffd"], ["k2", "b"]])
