@@ -42,7 +42,7 @@ const usage = `npm run bench -- [--smoke] [--events N] [--e2e-events N] [--laten
 
 const defaults = (smoke: boolean) => smoke
   ? { events: 20_000, e2eEvents: 20_000, latencyRate: 5_000, latencySeconds: 2, heldClicks: 20_000, sinkRows: 10_000, rounds: 1, extras: false, recsUsers: 2_000, apiRequests: 100 }
-  : { events: 1_000_000, e2eEvents: 1_000_000, latencyRate: 5_000, latencySeconds: 30, heldClicks: 1_000_000, sinkRows: 200_000, rounds: 3, extras: true, recsUsers: 100_000, apiRequests: 2_000 }
+  : { events: 1_000_000, e2eEvents: 1_000_000, latencyRate: 5_000, latencySeconds: 30, heldClicks: 1_000_000, sinkRows: 200_000, rounds: 5, extras: true, recsUsers: 100_000, apiRequests: 2_000 }
 
 export const parseOptions = (argv: ReadonlyArray<string>): BenchOptions => {
   const { values } = parseArgs({

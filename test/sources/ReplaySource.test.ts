@@ -64,6 +64,17 @@ describe("ReplaySource: a file as kcat writes it, one message a line", () => {
     const invalid = await readAll(write(Buffer.concat([Buffer.from("k\ta"), Buffer.from([0xff, 0xc3]), Buffer.from("\nk2\tb\n")])))
     assert.deepStrictEqual(invalid.map((e) => e.bytes === undefined ? undefined : [...e.bytes]), [[0x61, 0xff, 0xc3], [0x62]])
   })
+  it("stops mid-file, with the next read in flight, cleanly", async () => {
+    const file = write(Array.from({ length: 20_000 }, (_, i) => `k${i}\t${"v".repeat(200)}`).join("\n") + "\n") // 4 MB: several reads
+    const first = await Effect.runPromise(Effect.gen(function*() {
+      const source = yield* ReplaySource.make([{ topic: "t", path: file }])
+      const r = yield* source.pull(0)
+      return r._tag === "Records" ? r.records.map((e) => e.offset) : []
+    }).pipe(Effect.scoped))
+    assert.deepStrictEqual(first.slice(0, 3), [1, 2, 3])
+    // the whole file still reads the same from the start
+    assert.strictEqual((await readAll(file)).length, 20_000)
+  })
   it("reads invalid UTF-8 as replacement characters, as a decoder would, without losing the line", async () => {
     const got = await readAll(write(Buffer.concat([Buffer.from("k\ta"), Buffer.from([0xff, 0xc3]), Buffer.from("\nk2\tb\n")])))
     assert.deepStrictEqual(got.map((e) => [e.key, e.value]), [["k", "a\ufffd\ufffd"], ["k2", "b"]])
