@@ -12,6 +12,7 @@ import * as path from "node:path"
 import { makeUsers } from "../generator/Catalog.ts"
 import { defaultData } from "../generator/writeData.ts"
 import { freePort } from "../http/FreePort.ts"
+import { percentile } from "./Common.ts"
 
 export interface RecsApiMeasurement {
   readonly requests: number
@@ -27,7 +28,6 @@ export interface RecsApiMeasurement {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-const percentile = (sorted: ReadonlyArray<number>, p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0
 
 export const measureRecsApi = async (databaseUrl: string, options: { readonly rate: number; readonly requests: number }): Promise<RecsApiMeasurement> => {
   const port = await freePort()
