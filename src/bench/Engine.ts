@@ -53,20 +53,23 @@ export const measureEngine = async (backlog: Backlog, rounds: number, dir: strin
     recs: { lake: false, recs: true },
     full
   } as const
+  // each job's run right beside the run without it, before it in one round and after it in
+  // the next, so a machine drifting faster or slower over a round favours neither side
+  const orders: ReadonlyArray<ReadonlyArray<keyof typeof kinds>> = [["recs", "base", "lake", "full"], ["lake", "base", "recs", "full"]]
   const runs: Record<string, Array<EngineRun>> = { all: [], base: [], lake: [], recs: [], full: [] }
   for (let r = 0; r < rounds; r++) {
     const all = await runProcesses(backlog.shares, full, dir)
     runs["all"]!.push(all)
     log(`engine, ${all.processes} processes, every job: ${all.events_per_s} events/s`)
-    for (const [name, jobs] of Object.entries(kinds)) {
-      const one = await runProcesses([{ files: backlog.whole, events: backlog.events }], jobs, dir)
+    for (const name of orders[r % 2]!) {
+      const one = await runProcesses([{ files: backlog.whole, events: backlog.events }], kinds[name], dir)
       runs[name]!.push(one)
       log(`engine, one process, ${name}: ${one.events_per_s} events/s`)
     }
   }
   const best = (name: string): EngineRun => runs[name]!.reduce((a, b) => (b.events_per_s > a.events_per_s ? b : a))
-  // a job's cost from the rounds' pairs (the run with it against the run without it just
-  // before): the median of those ratios. The best of each alone made the figure the noise of
+  // a job's cost from the rounds' pairs (the run with it against the run without it beside
+  // it): the median of those ratios. The best of each alone made the figure the noise of
   // the faster, noisier base run: over 4 rounds here, base ranged 191-218 k/s and the lake's
   // run 169-175 k/s, so best against best gave 0.20 where every pair but one gave 0.12-0.13
   const cost = (name: string) => {
