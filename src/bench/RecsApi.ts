@@ -12,7 +12,7 @@ import * as path from "node:path"
 import { makeUsers } from "../generator/Catalog.ts"
 import { defaultData } from "../generator/writeData.ts"
 import { freePort } from "../http/FreePort.ts"
-import { percentile } from "./Common.ts"
+import { percentile, sleep } from "./Common.ts"
 
 export interface RecsApiMeasurement {
   readonly requests: number
@@ -24,10 +24,6 @@ export interface RecsApiMeasurement {
   readonly daemon_events_per_s: number
   readonly generator_rate: number
 }
-
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
 
 export const measureRecsApi = async (databaseUrl: string, options: { readonly rate: number; readonly requests: number }): Promise<RecsApiMeasurement> => {
   const port = await freePort()

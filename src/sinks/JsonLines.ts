@@ -99,8 +99,8 @@ export class JsonLines {
     // UTF-16 code units to UTF-8 bytes: at most 3 bytes each; the record's frame under 64
     const size = (bytes === undefined ? json.length * 3 : bytes.length) + 64
     if (this.used + size > this.tail.length) this.seal(size)
-    // the frame is written byte by byte and the JSON straight from its string: no new
-    // string per row (a template here was a third of the tap's garbage)
+    // the frame is written byte by byte and the JSON straight from its bytes or its string:
+    // no new string per row (a template here was a third of the tap's garbage)
     const t = this.tail
     let at = this.used
     t[at++] = 0x7b; t[at++] = 0x22; t[at++] = 0x6f; t[at++] = 0x22; t[at++] = 0x3a // {"o":

@@ -1,7 +1,7 @@
 /**
  * The engine's thread first: libuv's thread pool, where DuckDB runs the lake's queries (and
- * Node its file I/O), is lowered to the lowest priority (nice 19), so the kernel never makes
- * the engine's thread wait behind it for a core.
+ * Node its file I/O), is lowered to the lowest priority (nice 19), so when both want a core
+ * the kernel runs the engine's thread first.
  *
  * Why: on 2 cores the engine's thread, V8's collector threads and DuckDB's writes are three
  * runnable threads. Measured over 1 M replayed events (the bench's engine run, one process),
