@@ -144,6 +144,9 @@ export const makeAdmin = (kafka: Kafka): Effect.Effect<Admin, SourceError, Scope
     (admin) => Effect.promise(() => admin.disconnect().catch(() => undefined))
   )
 
+/** A broker that has not yet heard of a topic just created. */
+const notInMetadataYet = (e: SourceError): boolean => /does not host this topic-partition/i.test(e.message)
+
 /**
  * Creates the missing topics and checks that all of them have the same number of
  * partitions (the engine joins partition n of one with partition n of the other: producers
@@ -153,10 +156,10 @@ export const makeAdmin = (kafka: Kafka): Effect.Effect<Admin, SourceError, Scope
 export const ensureTopics = (admin: Admin, topics: ReadonlyArray<string>, partitions: number): Effect.Effect<number, SourceError> =>
   Effect.gen(function*() {
     // a topic created a moment ago (by us, or by a producer just before) may not be in every
-    // broker's metadata yet: asked again for up to 2 s before it counts as an error
+    // broker's metadata yet: asked again for up to 5 s before it counts as an error
     const counts = (names: ReadonlyArray<string>) =>
       attempt("cannot read topic metadata", () => admin.fetchTopicMetadata({ topics: [...names] })).pipe(
-        Effect.retry({ while: (e) => /does not host this topic-partition/i.test(e.message), schedule: Schedule.spaced("200 millis"), times: 10 }),
+        Effect.retry({ while: notInMetadataYet, schedule: Schedule.spaced("200 millis"), times: 25 }),
         Effect.map((m) => new Map(m.topics.map((t) => [t.name, t.partitions.length] as const)))
       )
     const existing = new Set(yield* attempt("cannot list topics", () => admin.listTopics()))
@@ -165,8 +168,12 @@ export const ensureTopics = (admin: Admin, topics: ReadonlyArray<string>, partit
       const present = topics.filter((t) => existing.has(t))
       const known = present.length > 0 ? yield* counts(present) : new Map<string, number>()
       const numPartitions = known.size > 0 ? Math.max(...known.values()) : partitions
+      // kafkajs's wait for the new topics' leaders can give up while the controller has created
+      // them and the broker still answers "not hosted": the metadata read below waits that out
       yield* attempt(`cannot create topics ${missing.join(", ")}`, () =>
-        admin.createTopics({ topics: missing.map((topic) => ({ topic, numPartitions })), waitForLeaders: true }))
+        admin.createTopics({ topics: missing.map((topic) => ({ topic, numPartitions })), waitForLeaders: true })).pipe(
+          Effect.catchIf(notInMetadataYet, (e) => Effect.logDebug(`${e.message}; reading their metadata again`))
+        )
       yield* Effect.logInfo(`created Kafka topics ${missing.join(", ")} with ${numPartitions} partitions`)
     }
     const all = yield* counts(topics)
