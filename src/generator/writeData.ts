@@ -1,15 +1,10 @@
 /**
  * Writes the store's default dimension files, `Users.csv` and `Products.csv`,
- * from fixed seeds, so that `data/` in the repository is reproducible:
- *
- *     node_modules/.bin/node src/generator/writeData.ts [dir]    (default: data)
- *
- * (`node_modules/.bin/node` is Node 24, which runs this TypeScript file as is.)
+ * from fixed seeds, so that `data/` in the repository is reproducible
+ * (`scripts/write-data.ts` runs it).
  *
  * @since 0.1.0
  */
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import * as NodeServices from "@effect/platform-node/NodeServices"
 import { Effect, FileSystem, Path } from "effect"
 import { makeProducts, makeUsers, productsCsv, usersCsv } from "./Catalog.ts"
 
@@ -47,9 +42,3 @@ export const writeDefaultData = Effect.fnUntraced(function*(dir: string) {
   )
 })
 
-if (import.meta.main) {
-  writeDefaultData(process.argv[2] ?? "data").pipe(
-    Effect.provide(NodeServices.layer),
-    NodeRuntime.runMain
-  )
-}

@@ -11,10 +11,21 @@ import { Cause, Effect, FileSystem, Layer, Path, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
 import type { Migrator } from "effect/sql"
 import { isSqlError, type SqlError } from "effect/sql/SqlError"
+import * as nodeFs from "node:fs"
+import * as nodePath from "node:path"
 import { fileURLToPath } from "node:url"
 
-/** `migrations/` beside `src/` and `dist/`, wherever the package is installed. */
-export const migrationsDir = fileURLToPath(new URL("../../migrations", import.meta.url))
+/**
+ * `migrations/` at the package's root, wherever it is installed: the nearest one above this
+ * module, which is in `src/sinks/`, in `dist/sinks/`, or bundled into a chunk under `dist/chunks/`.
+ */
+export const migrationsDir = ((): string => {
+  for (let dir = import.meta.dirname; ; dir = nodePath.dirname(dir)) {
+    const candidate = nodePath.join(dir, "migrations")
+    if (nodeFs.existsSync(nodePath.join(dir, "package.json")) && nodeFs.existsSync(candidate)) return candidate
+    if (nodePath.dirname(dir) === dir) return fileURLToPath(new URL("../../migrations", import.meta.url))
+  }
+})()
 
 /**
  * The statements of a migration file. sql-pg speaks only the extended protocol, which takes

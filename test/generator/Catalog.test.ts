@@ -100,7 +100,7 @@ describe("Catalog", () => {
       for (const file of ["Users.csv", "Products.csv"]) {
         const written = yield* fs.readFileString(path.join(dir, file))
         const committed = yield* fs.readFileString(path.join("data", file))
-        assert.strictEqual(written, committed, `data/${file} is stale: run src/generator/writeData.ts`)
+        assert.strictEqual(written, committed, `data/${file} is stale: run scripts/write-data.ts`)
       }
       const users: ReadonlyArray<Partial<UserRow>> = parseCsv(yield* fs.readFileString(path.join(dir, "Users.csv")))
       assert.strictEqual(users.length, 1000)
