@@ -61,10 +61,10 @@ const OUTAGE = /Connection error|Connection timeout|Closed connection|Failed to 
 /**
  * A kafkajs client whose log lines (WARN and ERROR) are Effect log lines of the current
  * context, with the retried coordinator noise of a fresh cluster demoted to DEBUG, and so
- * its connection errors while `brokerAway()` says the caller already reported the outage
- * (dozens a second otherwise).
+ * its connection errors and crashes while `explained()` says the caller knows their cause: an
+ * outage it already reported (dozens of lines a second otherwise), or its own stop.
  */
-export const makeClient = (settings: KafkaSettings, brokerAway: () => boolean = () => false): Effect.Effect<Kafka> =>
+export const makeClient = (settings: KafkaSettings, explained: () => boolean = () => false): Effect.Effect<Kafka> =>
   Effect.gen(function*() {
     const context: Context.Context<never> = yield* Effect.context<never>()
     const run = Effect.runForkWith(context)
@@ -73,7 +73,7 @@ export const makeClient = (settings: KafkaSettings, brokerAway: () => boolean = 
       const detail = Object.keys(extra).length > 0 ? ` ${JSON.stringify(extra)}` : ""
       const line = `kafkajs ${namespace}: ${message}${detail}`
       if (level !== logLevel.ERROR && level !== logLevel.WARN) return
-      if (TRANSIENT.test(line) || (OUTAGE.test(line) && brokerAway())) run(Effect.logDebug(line))
+      if (TRANSIENT.test(line) || (OUTAGE.test(line) && explained())) run(Effect.logDebug(line))
       else run(level === logLevel.ERROR ? Effect.logError(line) : Effect.logWarning(line))
     }
     return new KafkaClass({
