@@ -77,7 +77,7 @@ export interface KafkaSourceOptions<E> {
   readonly heartbeatIntervalMs?: number
   /** longest a fetch waits for data, and how long kafkajs sleeps while every partition is paused (default 50 ms) */
   readonly maxWaitMs?: number
-  /** the most one fetch returns of a partition, i.e. the largest batch (default 256 KiB; a fetch returns at most four times this) */
+  /** the most one fetch returns of a partition, i.e. the largest batch (default 1 MiB; a fetch returns at most twice this) */
   readonly maxBytesPerPartition?: number
   readonly clientId?: string
   /** how often the broker is probed for `health()` (default 1000 ms) */
@@ -286,12 +286,13 @@ export const make = <E = never>(options: KafkaSourceOptions<E>): Effect.Effect<K
       // their stored positions are known: on a start's way to its first event (measured: 100 →
       // 20 ms took a local start's median from 791 to 752 ms); idle, a fetch returns this often
       maxWaitTimeInMs: options.maxWaitMs ?? 50,
-      // a fetch is decoded whole before its first batch is handed on: a start's first fetch
-      // of a backlog took ~100 ms more at 5 MiB than at 1 MiB (median of six local starts,
-      // 757 → 672 ms), and the consume rate did not change (one member draining 1 M events,
-      // four interleaved pairs: 282–374 k/s at 1 MiB a partition, 277–385 k/s at 256 KiB)
-      maxBytesPerPartition: options.maxBytesPerPartition ?? 262_144,
-      maxBytes: 4 * (options.maxBytesPerPartition ?? 262_144),
+      // a fetch is decoded whole before its first batch is handed on, so a start's first
+      // fetch of a backlog delays its first event: 1 MiB → 5 MiB a fetch was ~100 ms of a local
+      // start (median of six, 672 → 757 ms). The consume ceiling (two members draining 1 M
+      // events), in four pairs each against 5 MiB (1 MiB a partition): 2 MiB 483–512 k/s
+      // against 403–459; 1 MiB (256 KiB a partition) 301–460 k/s against 371–539
+      maxBytesPerPartition: options.maxBytesPerPartition ?? 1_048_576,
+      maxBytes: 2 * (options.maxBytesPerPartition ?? 1_048_576),
       allowAutoTopicCreation: false,
       // kafkajs restarts a crashed consumer on retriable errors, but not once we are closing
       retry: { initialRetryTime: 300, retries: 8, maxRetryTime: 5_000, restartOnFailure: async () => !closing }
