@@ -91,9 +91,14 @@ export const measureLatency = async (setup: LatencySetup, db: Poller): Promise<L
     for (;;) {
       if (!producing && deadline === Infinity) deadline = wallNow() + setup.waitMs
       if (!producing && (pending.size === 0 || wallNow() > deadline)) return
-      const ids = [...pending.keys()]
-      if (ids.length > 0) {
-        const rows = await db.query<{ checkout_id: string }>("SELECT checkout_id FROM shop.checkout_attribution WHERE checkout_id = ANY($1::text[])", [ids])
+      // the oldest checkout not seen yet (the map is in production order): every row at or after
+      // its event time, through the time index. Asking for the pending ids (~9 000 at 5 000
+      // events/s, W = 15 s) every poll had PostgreSQL join a 9 000-element array 40 times a
+      // second, on the cores the daemon and its sink run on
+      const oldest = pending.values().next().value
+      if (oldest !== undefined) {
+        const rows = await db.query<{ checkout_id: string }>(
+          "SELECT checkout_id FROM shop.checkout_attribution WHERE checkout_timestamp >= to_timestamp($1::double precision / 1000)", [oldest - 1])
         const seenAt = wallNow()
         for (const r of rows) {
           const at = pending.get(r.checkout_id)
