@@ -38,10 +38,9 @@ const result = await esbuild.build({
 })
 
 // a module's `if (import.meta.main)` block would run inside the bundle, whose entry it is
-for (const [file, output] of Object.entries(result.metafile.outputs)) {
+for (const file of Object.keys(result.metafile.outputs)) {
   if (!file.endsWith(".js")) continue
   if (fs.readFileSync(path.join(root, file), "utf8").includes("import.meta.main")) {
     throw new Error(`${file} uses import.meta.main, which is true in a bundle's entry: move that block into a script of its own`)
   }
-  void output
 }
