@@ -142,9 +142,20 @@ export const run = <Ev, ESource, ESink>(args: {
         Stream.runForEach((parts) => write(j, parts)),
         Effect.onError((cause) => Deferred.failCause(sinkFailed, cause))
       )))
-    /** Hands a batch to a sink fiber, waiting while it is busy; fails if a sink has failed. */
+    /**
+     * Hands a batch to a sink fiber, waiting while it is busy; fails if a sink has failed. The
+     * time waited is time nothing was read: it does not count towards any partition's
+     * idleness, or a sink away for longer than I would make every partition look idle when it
+     * comes back, the watermark would jump to the largest event time seen, and what was
+     * waiting to be read would be late.
+     */
     const offer = (j: number, parts: ReadonlyArray<Part<Ev>>) =>
-      Effect.raceFirst(Queue.offer(queues[j]!, parts).pipe(Effect.asVoid), Deferred.await(sinkFailed)).pipe(Effect.interruptible)
+      Effect.gen(function*() {
+        const from = yield* Clock.currentTimeMillis
+        yield* Effect.raceFirst(Queue.offer(queues[j]!, parts).pipe(Effect.asVoid), Deferred.await(sinkFailed)).pipe(Effect.interruptible)
+        const waited = (yield* Clock.currentTimeMillis) - from
+        if (waited > 0) for (const task of tasks.values()) task.notReadFor(waited)
+      })
 
     // ---- flushes
     let lastFlush = yield* Clock.currentTimeMillis

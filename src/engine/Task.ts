@@ -214,6 +214,11 @@ export class Task<Ev> {
     return lane
   }
 
+  /** The engine read nothing for `ms` of processing time (it waited for a sink): no partition's idleness counts it. */
+  notReadFor(ms: number): void {
+    for (const lane of this.laneByIndex) this.tracker.notReadFor(lane.watermark, ms)
+  }
+
   /** A bounded partition has no more records. */
   end(ref: PartitionRef): void {
     const lane = this.lanes.get(partitionId(ref))

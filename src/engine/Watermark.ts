@@ -14,7 +14,7 @@ export interface PartitionState {
   readonly id: string
   /** largest event time delivered, −∞ before the first */
   maxEventTime: number
-  /** processing time of the last delivery (or of registration) */
+  /** processing time of the last delivery (or of registration), moved on by the time the engine read nothing */
   lastActivity: number
   /** the source says there is more to read right now */
   backlog: boolean
@@ -68,6 +68,14 @@ export class WatermarkTracker {
   /** The partition delivered events at processing time `now` (it is not idle). */
   touch(p: PartitionState, now: number): void {
     p.lastActivity = now
+  }
+
+  /**
+   * The engine read nothing for `ms` of processing time (back-pressure from a sink): the
+   * partition could not deliver, so that time is not idleness. Its last activity moves on.
+   */
+  notReadFor(p: PartitionState, ms: number): void {
+    p.lastActivity += ms
   }
 
   setBacklog(p: PartitionState, backlog: boolean): void {

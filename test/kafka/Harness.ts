@@ -42,6 +42,9 @@ export interface Daemon {
   readonly exited: Promise<number | null>
 }
 
+/** How long `stop` waits for the exit before it kills the daemon and fails. */
+const STOP_TIMEOUT_MS = 30_000
+
 /** Starts `node dist/main.js` with `env` on a free HTTP port. */
 export const startDaemon = async (env: Record<string, string>): Promise<Daemon> => {
   const port = await freePort()
@@ -62,7 +65,16 @@ export const startDaemon = async (env: Record<string, string>): Promise<Daemon> 
     stop: async (signal) => {
       const started = Date.now()
       if (child.exitCode === null && child.signalCode === null) child.kill(signal)
-      const code = await exited
+      // a daemon that does not stop fails the test with what it wrote, not a test timeout
+      // minutes later with nothing to go on (SIGTERM must stop it within 10 s)
+      let timer: NodeJS.Timeout | undefined
+      const late = new Promise<"late">((resolve) => { timer = setTimeout(() => resolve("late"), STOP_TIMEOUT_MS) })
+      const code = await Promise.race([exited, late]).finally(() => clearTimeout(timer))
+      if (code === "late") {
+        child.kill("SIGKILL")
+        await exited
+        throw new Error(`the daemon did not exit within ${STOP_TIMEOUT_MS} ms of ${signal}\n--- daemon ---\n${output.slice(-4_000)}`)
+      }
       return { code, ms: Date.now() - started }
     }
   }
