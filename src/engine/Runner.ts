@@ -143,18 +143,23 @@ export const run = <Ev, ESource, ESink>(args: {
         Effect.onError((cause) => Deferred.failCause(sinkFailed, cause))
       )))
     /**
-     * Hands a batch to a sink fiber, waiting while it is busy; fails if a sink has failed. The
-     * time waited is time nothing was read: it does not count towards any partition's
+     * The time since `from` was spent not reading: waiting for room in a sink's queue (a sink
+     * away: back-pressure) or restoring new tasks. It does not count towards any partition's
      * idleness, or a sink away for longer than I would make every partition look idle when it
-     * comes back, the watermark would jump to the largest event time seen, and what was
+     * comes back: the watermark would jump to the largest event time seen, and what was
      * waiting to be read would be late.
      */
+    const notReadSince = (from: number) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        if (now > from) for (const task of tasks.values()) task.notReadFor(now - from)
+      })
+
+    /** Hands a batch to a sink fiber, waiting while it is busy; fails if a sink has failed. */
     const offer = (j: number, parts: ReadonlyArray<Part<Ev>>) =>
       Effect.gen(function*() {
         const from = yield* Clock.currentTimeMillis
         yield* Effect.raceFirst(Queue.offer(queues[j]!, parts).pipe(Effect.asVoid), Deferred.await(sinkFailed)).pipe(Effect.interruptible)
-        const waited = (yield* Clock.currentTimeMillis) - from
-        if (waited > 0) for (const task of tasks.values()) task.notReadFor(waited)
+        yield* notReadSince(from)
       })
 
     // ---- flushes
@@ -249,7 +254,8 @@ export const run = <Ev, ESource, ESink>(args: {
             tasks.get(event.partition)?.end(event)
             return
           case "Assigned":
-            return yield* assign(event.partitions, at)
+            yield* assign(event.partitions, at)
+            return yield* notReadSince(at)
           case "Revoked":
             for (const n of new Set(event.partitions.map((r) => r.partition))) yield* dropTask(n, "revoked")
             return

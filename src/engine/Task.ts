@@ -214,7 +214,7 @@ export class Task<Ev> {
     return lane
   }
 
-  /** The engine read nothing for `ms` of processing time (it waited for a sink): no partition's idleness counts it. */
+  /** The engine read nothing for `ms` of processing time (it waited for a sink, or restored tasks): no partition's idleness counts it. */
   notReadFor(ms: number): void {
     for (const lane of this.laneByIndex) this.tracker.notReadFor(lane.watermark, ms)
   }

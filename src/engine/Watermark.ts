@@ -71,8 +71,9 @@ export class WatermarkTracker {
   }
 
   /**
-   * The engine read nothing for `ms` of processing time (back-pressure from a sink): the
-   * partition could not deliver, so that time is not idleness. Its last activity moves on.
+   * The engine read nothing for `ms` of processing time (it waited for a sink, or restored
+   * tasks): the partition could not deliver, so that time is not idleness. Its last activity
+   * moves on.
    */
   notReadFor(p: PartitionState, ms: number): void {
     p.lastActivity += ms
