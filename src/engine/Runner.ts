@@ -84,7 +84,8 @@ export const run = <Ev, ESource, ESink>(args: {
       outOfOrdernessMs: opts.outOfOrdernessMs,
       idleTimeoutMs: opts.idleTimeoutMs,
       bounded,
-      alignmentBufferLimit: opts.alignmentBufferLimit
+      alignmentBufferLimit: opts.alignmentBufferLimit,
+      reportsCaughtUp: source._tag === "Unbounded" && source.reportsCaughtUp === true
     }
     const tasks = new Map<number, Task<Ev>>()
     /** tasks a sink found claimed by another member: dropped at the next step */

@@ -98,6 +98,15 @@ export interface UnboundedSource<E> {
   readonly name: string
   /** partitions of each topic, when known: work on event time across users waits for all of them */
   readonly partitionsPerTopic?: number
+  /**
+   * The source says again, every so often while it can read, that a quiet partition has
+   * nothing left to read (an empty `Records`, `backlog` false). Then a partition is idle only
+   * once such a report comes at least I after its last delivery: a source that cannot read
+   * (a broker that hangs) stops reporting, and no partition goes idle meanwhile, so the
+   * watermark does not pass events still waiting to be read. Without it a report is good
+   * until the next delivery.
+   */
+  readonly reportsCaughtUp?: boolean
   /** Assigned/Revoked first, then records as they arrive. */
   readonly events: Stream.Stream<SourceEvent, E>
   /** Called after the sink has durably written everything up to `positions`. */

@@ -29,6 +29,8 @@ export interface TaskOptions {
   readonly bounded: boolean
   /** unbounded inputs: above this many buffered records, stop waiting for empty partitions */
   readonly alignmentBufferLimit: number
+  /** the source reports caught-up partitions again and again (`UnboundedSource.reportsCaughtUp`) */
+  readonly reportsCaughtUp?: boolean
 }
 
 /** A message that is not an event, on its way through the aligner with the reason. */
@@ -118,7 +120,9 @@ export class Task<Ev> {
     private readonly jobs: ReadonlyArray<AnyJob<Ev, unknown>>,
     private readonly options: TaskOptions
   ) {
-    this.tracker = new WatermarkTracker({ outOfOrdernessMs: options.outOfOrdernessMs, idleTimeoutMs: options.idleTimeoutMs })
+    this.tracker = new WatermarkTracker({
+      outOfOrdernessMs: options.outOfOrdernessMs, idleTimeoutMs: options.idleTimeoutMs, reportsCaughtUp: options.reportsCaughtUp === true
+    })
     this.aligner = new InputAligner<Item<Ev>>((item) => isDecoded(item) ? item.ts : undefined)
     const operators = jobs.map((job) => typeof job.operator === "function" ? job.operator(id) : job.operator)
     this.groups = operators.map((operator) => new KeyGroup(operator))
@@ -183,7 +187,7 @@ export class Task<Ev> {
     if (lane === undefined) return undefined
     // only events count as activity, when they arrive: a partition delivering nothing but
     // undecodable messages goes idle like a quiet one and never holds the watermark
-    this.tracker.setBacklog(lane.watermark, records.backlog)
+    this.tracker.setBacklog(lane.watermark, records.backlog, now)
     const n = records.records.length
     if (n === 0) return lane
     lane.delivered = true

@@ -4,7 +4,8 @@
  * Each input partition's watermark is the largest event time it has delivered minus the
  * out-of-orderness bound. The engine's watermark is the minimum over partitions that are not
  * idle, and never moves backwards. A partition is idle once it has delivered nothing for the
- * idle timeout of processing time *and* has nothing left to read, or once its bounded input
+ * idle timeout of processing time *and* has nothing left to read (for a source that says so
+ * again and again, it said so at least I after the last delivery), or once its bounded input
  * has ended. When every partition is idle the watermark advances to the largest event time
  * seen (the out-of-orderness allowance is given up); when every partition has ended it is +∞.
  * Processing time is passed in by the caller, who reads it from Effect's `Clock`.
@@ -18,6 +19,8 @@ export interface PartitionState {
   lastActivity: number
   /** the source says there is more to read right now */
   backlog: boolean
+  /** processing time of the source's latest report that nothing is left to read (−∞: none) */
+  caughtUpAt: number
   /** bounded input exhausted: nothing will ever come again */
   ended: boolean
 }
@@ -27,6 +30,11 @@ export interface WatermarkOptions {
   readonly outOfOrdernessMs: number
   /** I: idle timeout in ms of processing time */
   readonly idleTimeoutMs: number
+  /**
+   * The source reports caught-up partitions again and again (`UnboundedSource.reportsCaughtUp`):
+   * idle needs such a report at least I after the last delivery, not only I of silence.
+   */
+  readonly reportsCaughtUp?: boolean
 }
 
 export class WatermarkTracker {
@@ -40,7 +48,7 @@ export class WatermarkTracker {
   register(id: string, now: number): PartitionState {
     let p = this.partitions.get(id)
     if (p === undefined) {
-      p = { id, maxEventTime: -Infinity, lastActivity: now, backlog: true, ended: false }
+      p = { id, maxEventTime: -Infinity, lastActivity: now, backlog: true, caughtUpAt: -Infinity, ended: false }
       this.partitions.set(id, p)
     }
     return p
@@ -79,8 +87,10 @@ export class WatermarkTracker {
     p.lastActivity += ms
   }
 
-  setBacklog(p: PartitionState, backlog: boolean): void {
+  /** What the source says is left to read, at processing time `now`. */
+  setBacklog(p: PartitionState, backlog: boolean, now: number): void {
     p.backlog = backlog
+    if (!backlog) p.caughtUpAt = now
   }
 
   end(p: PartitionState): void {
@@ -89,7 +99,9 @@ export class WatermarkTracker {
   }
 
   isIdle(p: PartitionState, now: number): boolean {
-    return p.ended || (!p.backlog && now - p.lastActivity >= this.options.idleTimeoutMs)
+    if (p.ended) return true
+    const I = this.options.idleTimeoutMs
+    return !p.backlog && now - p.lastActivity >= I && (this.options.reportsCaughtUp !== true || p.caughtUpAt - p.lastActivity >= I)
   }
 
   get largestEventTime(): number {

@@ -18,7 +18,9 @@
  * - **Idleness.** kafkajs calls `eachBatch` only with messages, so every `idlePollMs` the
  *   partitions that delivered nothing meanwhile get an empty `Records` with their current
  *   high watermark and backlog (end offset > next offset): the engine can then tell a
- *   caught-up partition (idle after its timeout) from one that is behind.
+ *   caught-up partition (idle once so reported at least its timeout after its last
+ *   delivery: `reportsCaughtUp`) from one that is behind, or from one it cannot read (a
+ *   broker that does not answer sends no report, so no partition goes idle meanwhile).
  *
  * - **The broker away.** A probe asks the broker for its metadata every `probeMs`; while it
  *   fails, `health()` says since when and why (for `/readyz`). kafkajs retries requests with
@@ -590,6 +592,9 @@ export const make = <E = never>(options: KafkaSourceOptions<E>): Effect.Effect<K
     return {
       _tag: "Unbounded",
       name: sourceName(options.groupId),
+      // pollQuiet says every idlePollMs, from the broker's end offsets, which quiet partitions
+      // are caught up; a broker that does not answer stops those reports
+      reportsCaughtUp: true,
       events,
       commit: (positions: ReadonlyArray<Position>) =>
         Effect.sync(() => {

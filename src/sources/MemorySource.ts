@@ -12,7 +12,8 @@ export interface MemorySource {
   readonly commits: ReadonlyArray<ReadonlyArray<Position>>
 }
 
-export const make = (name = "memory"): Effect.Effect<MemorySource> =>
+/** `reportsCaughtUp`: the test sends the reports a Kafka source would (`UnboundedSource.reportsCaughtUp`). */
+export const make = (name = "memory", options: { readonly reportsCaughtUp?: boolean } = {}): Effect.Effect<MemorySource> =>
   Effect.gen(function*() {
     const queue = yield* Queue.unbounded<SourceEvent>()
     const commits: Array<ReadonlyArray<Position>> = []
@@ -20,6 +21,7 @@ export const make = (name = "memory"): Effect.Effect<MemorySource> =>
       source: {
         _tag: "Unbounded",
         name,
+        ...(options.reportsCaughtUp === true ? { reportsCaughtUp: true } : {}),
         events: Stream.fromQueue(queue),
         commit: (positions) => Effect.sync(() => { commits.push(positions) })
       },

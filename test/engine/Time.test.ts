@@ -55,6 +55,30 @@ describe("time through the runner (TestClock)", () => {
       yield* d.stop
     }))
 
+  it.effect("a source that reports caught-up partitions (Kafka): idle only once it says so I after the last delivery; silence alone (a broker that hangs) is not idleness", () =>
+    Effect.gen(function*() {
+      const d = yield* makeDriver({ reportsCaughtUp: true })
+      yield* d.send("clicks", clickJson("c1", "u1", T + 100_000), { backlog: false })
+      yield* d.send("checkouts", checkoutJson("k1", "u1", T), { backlog: false })
+      assert.strictEqual(d.watermark(), T - W)
+      // the source falls silent: no delivery, no report, for ten times I
+      yield* d.advance(I * 10)
+      assert.strictEqual(d.watermark(), T - W, "nobody said the partitions are caught up: neither is idle")
+      // a report before I has passed since the last delivery does not count
+      yield* d.send("checkouts", checkoutJson("k2", "u2", T + 1), { backlog: false })
+      yield* d.advance(I - 1_000)
+      yield* d.caughtUp("checkouts")
+      yield* d.advance(2_000)
+      assert.strictEqual(d.watermark(), T + 1 - W, "the only report came before I")
+      // the clicks partition is reported caught up now (long after its last delivery): idle; the
+      // checkouts partition too, once reported again: every partition idle
+      yield* d.caughtUp("clicks")
+      assert.strictEqual(d.watermark(), T + 1 - W, "the checkouts partition still holds it")
+      yield* d.caughtUp("checkouts")
+      assert.strictEqual(d.watermark(), T + 100_000, "every partition idle: the largest event time seen")
+      yield* d.stop
+    }))
+
   it.effect("when every partition is idle the watermark is the largest event time seen; the wall clock alone never moves it", () =>
     Effect.gen(function*() {
       const d = yield* makeDriver()

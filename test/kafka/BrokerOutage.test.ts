@@ -23,7 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { isCI, uniqueName } from "../support/Kafka.ts"
 import { createDatabase, dropDatabase, postgresAvailable } from "../support/TestDatabase.ts"
 import {
-  attribution, checkoutsOf, clicksOf, count, type Daemon, differences, distCli, freePort, generate, node, readTopic, sleep,
+  apiStatus, attribution, checkoutsOf, clicksOf, count, type Daemon, differences, distCli, freePort, generate, node, readTopic, sleep,
   startDaemon, waitFor, writtenAttribution, lakeMessages } from "./Harness.ts"
 
 const exec = promisify(execFile)
@@ -238,15 +238,28 @@ describe.skipIf(broker === undefined)("the Kafka broker stopped and started unde
     await waitFor("ready", () => readyz(daemon), (r) => r.status === 200, 30_000).catch(withOutput(daemon))
     await waitFor("first rows", () => count(db.url, "shop.checkout_attribution"), (n) => n > 0, 20_000).catch(withOutput(daemon))
 
+    // a live stream, cut by the hang: messages the daemon has not fetched yet are waiting
+    const live = spawn(node, [distCli, "generate", "--to", "kafka", "--rate", "1500", "--duration", "60", "--seed", "33"],
+      { env: { ...process.env, ...env }, stdio: "ignore" })
+    generators.push(live)
+    await sleep(3_000)
+
     // ---- the broker hangs: its process stopped, its sockets still open
     const pid = own.pid()
     const hungAt = Date.now()
     process.kill(pid, "SIGSTOP")
+    live.kill("SIGKILL") // what the broker took is in its log
     let notReadyAfterMs: number
     try {
       await waitFor("/readyz 503 with the reason", () => readyz(daemon),
         (r) => r.status === 503 && UNREACHABLE.test(r.body?.checks["source"]?.detail ?? ""), 20_000, 250).catch(withOutput(daemon))
       notReadyAfterMs = Date.now() - hungAt
+      // silence from a broker that does not answer is not idleness (I is 1.5 s here): no
+      // partition that was delivering goes idle, so the watermark does not pass what waits
+      await sleep(3_000)
+      const status = await apiStatus<{ partitions: ReadonlyArray<{ topic: string; partition: number; idle: boolean }> }>(daemon)
+      expect(status?.partitions.length, "the daemon's partitions").toBe(6)
+      expect(status?.partitions.filter((p) => p.idle).map((p) => `${p.topic}/${p.partition}`), "idle while the broker hangs").toEqual([])
       while (Date.now() - hungAt < 25_000) {
         expect(daemon.process.exitCode, daemon.output().slice(-3_000)).toBeNull()
         expect((await readyz(daemon)).status).toBe(503)

@@ -28,11 +28,12 @@ export const checkoutJson = (id: string, user: string, ts: number, product = "p1
 /**
  * `align`: wait for empty partitions that are not idle before releasing others (the runner's
  * default for unbounded sources). Off by default here, so that watermark tests see every
- * message processed as soon as it is sent.
+ * message processed as soon as it is sent. `reportsCaughtUp`: a source like Kafka's, whose
+ * quiet partitions are idle only once it reports them caught up after I (`caughtUp`).
  */
-export const makeDriver = (options: { readonly partitions?: ReadonlyArray<readonly [string, number]>; readonly align?: boolean } = {}) =>
+export const makeDriver = (options: { readonly partitions?: ReadonlyArray<readonly [string, number]>; readonly align?: boolean; readonly reportsCaughtUp?: boolean } = {}) =>
   Effect.gen(function*() {
-    const memory = yield* MemorySource.make()
+    const memory = yield* MemorySource.make("memory", { reportsCaughtUp: options.reportsCaughtUp === true })
     const batches: Array<SinkBatch<AttributionOutput>> = []
     const stats = new EngineStats()
     const offsets = new Map<string, number>()
@@ -64,13 +65,17 @@ export const makeDriver = (options: { readonly partitions?: ReadonlyArray<readon
 
     const advance = (millis: number) => Effect.andThen(TestClock.adjust(millis), settle)
 
+    /** The source's report that `topic`'s partition has nothing left to read (an empty batch). */
+    const caughtUp = (topic: string, partition = 0) =>
+      Effect.andThen(memory.send({ _tag: "Records", topic, partition, records: [], backlog: false }), settle)
+
     const outputs = () => batches.flatMap((b) => b.outputs)
     const joined = () => outputs().flatMap((o) => o._tag === "Joined" ? [[o.probe.id, o.match?.id ?? null, o.late] as const] : [])
     const lateClicks = () => outputs().flatMap((o) => o._tag === "LateBuild" ? [o.build.id] : [])
     const rejected = () => batches.flatMap((b) => b.rejected)
 
     return {
-      send, advance, settle, stats, batches, outputs, joined, lateClicks, rejected, memory,
+      send, caughtUp, advance, settle, stats, batches, outputs, joined, lateClicks, rejected, memory,
       watermark: () => stats.watermark,
       stop: Fiber.interrupt(fiber)
     }
