@@ -149,7 +149,9 @@ export const daemon = Effect.gen(function*() {
         engineStatusMs: config.engineStatusRetentionMs, ingestErrorsMs: config.ingestErrorsRetentionMs, lateEventsMs: config.lateEventsRetentionMs
       }, config.retentionEveryMs, stats.scheduledJob(Retention.JOB_NAME))
       // the midnight export (SPEC §6): a catch-up now, then at 00:01 in EXPORT_TZ; one process of many runs it
-      yield* ExportSchedule.runOnDatabase({ lakeDir: config.lakeDir, timeZone: config.exportTz }, stats.scheduledJob(ExportSchedule.JOB_NAME))
+      // it waits for the day's checkouts read so far to be written (the watermark past its end)
+      const progress = source._tag === "Unbounded" ? { sourceName: source.name, job: Attribution.JOB } : undefined
+      yield* ExportSchedule.runOnDatabase({ lakeDir: config.lakeDir, timeZone: config.exportTz, progress }, stats.scheduledJob(ExportSchedule.JOB_NAME))
         .pipe(Effect.forkScoped)
     } else {
       // a worker: no HTTP, no schedules; the primary shows its figures

@@ -2,10 +2,11 @@
  * The midnight export's schedule (SPEC §6): at start, and then at 00:01 every day in
  * `EXPORT_TZ` (`Schedule.cron("1 0 * * *", tz)`), a *catch-up*: under the cluster-wide
  * export lock, the runs a dead process left `running` are failed and its staging folders
- * removed, then every pending day (`ExportCalendar.pendingDays`: from the day after the
- * last succeeded export, or the earliest checkout's day, through the last day whose 00:01
- * has passed, without a succeeded run; and any earlier day whose runs all failed) is
- * exported once, oldest first. A process that does not get the lock does nothing until the
+ * removed; once the checkouts of the last due day that the engine has read are written (the
+ * watermark has passed its end), every pending day (`ExportCalendar.pendingDays`: from the
+ * day after the last succeeded export, or the earliest checkout's day, through the last day
+ * whose 00:01 has passed, without a succeeded run; and any earlier day whose runs all
+ * failed; at 00:01 the day that just ended, always) is exported once, oldest first. A process that does not get the lock does nothing until the
  * next tick; a failed day is retried at the next start or tick.
  *
  * Processing time comes from `Clock` only, so `TestClock` drives it; the export itself is
@@ -14,7 +15,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Cron, Effect, Option, Result, Schedule } from "effect"
+import { Cause, Clock, Cron, Duration, Effect, Option, Result, Schedule } from "effect"
 import type { SqlClient } from "effect/sql"
 import type { ScheduledJobStatus } from "../engine/EngineStats.ts"
 import { type Day, EXPORT_CRON, type ExportHistory, lastDueDay, pendingDays } from "./ExportCalendar.ts"
@@ -29,12 +30,23 @@ export interface ExportJobs<E = unknown> {
   readonly recover: Effect.Effect<void, E>
   readonly history: Effect.Effect<ExportHistory, E>
   readonly exportDay: (day: Day) => Effect.Effect<{ readonly rows: number }, E>
+  /**
+   * Whether every checkout of `day` (and of every day before it) that the engine has read is
+   * written: the global watermark has passed the day's end, or every task has released all
+   * it read. Absent: always (nothing is being read beside the export).
+   */
+  readonly complete?: (day: Day) => Effect.Effect<boolean, E>
 }
 
 export interface ScheduleOptions {
   /** `EXPORT_TZ` */
   readonly timeZone: string
+  /** how long a catch-up waits for the last due day to be complete before it exports it anyway (default 5 minutes) */
+  readonly completeWaitMs?: number
 }
+
+/** How long a catch-up waits for the last due day's checkouts by default. */
+export const COMPLETE_WAIT_MS = 300_000
 
 const message = (e: unknown): string =>
   (e instanceof Error ? e.message : typeof e === "object" && e !== null && "message" in e ? String((e as { message: unknown }).message) : String(e))
@@ -48,15 +60,50 @@ export interface CatchUp {
   readonly failed: ReadonlyArray<Day>
 }
 
-/** One catch-up now: the days due and not yet exported, under the lock; never fails (errors are logged and shown). */
-export const catchUp = <E>(jobs: ExportJobs<E>, options: ScheduleOptions, status: ScheduledJobStatus): Effect.Effect<CatchUp> =>
+/**
+ * Waits (checking every second) until `day`'s checkouts are all written, for at most
+ * `waitMs`; false when it gave up waiting.
+ */
+const awaitComplete = <E>(complete: (day: Day) => Effect.Effect<boolean, E>, day: Day, waitMs: number, status: ScheduledJobStatus) =>
+  Effect.gen(function*() {
+    const from = yield* Clock.currentTimeMillis
+    for (;;) {
+      if (yield* complete(day)) return true
+      if ((yield* Clock.currentTimeMillis) - from >= waitMs) return false
+      status.lastResult = `waiting for ${day}: checkouts read are not all written yet (the watermark has not passed the day's end)`
+      yield* Effect.sleep(Duration.seconds(1))
+    }
+  })
+
+/**
+ * One catch-up now: the days due and not yet exported, under the lock; never fails (errors
+ * are logged and shown). First it waits until the last due day's checkouts that the engine
+ * has read are written (at 00:01 the watermark is usually past midnight already; a backlog
+ * just read may still be held until its partitions are idle), at most `completeWaitMs`. At
+ * a `tick` (00:01) the day that just ended is exported even when no checkout was ever
+ * written ("no sales" differs from "not exported").
+ */
+export const catchUp = <E>(jobs: ExportJobs<E>, options: ScheduleOptions, status: ScheduledJobStatus, tick = false): Effect.Effect<CatchUp> =>
   Effect.gen(function*() {
     const succeeded: Array<Day> = []
     const failed: Array<Day> = []
     const locked = yield* jobs.withLock(Effect.gen(function*() {
       yield* jobs.recover
-      const now = yield* Clock.currentTimeMillis
-      const days = pendingDays(yield* jobs.history, lastDueDay(now, options.timeZone))
+      const through = lastDueDay(yield* Clock.currentTimeMillis, options.timeZone)
+      const dueIn = (history: ExportHistory) => {
+        const due = pendingDays(history, through)
+        return tick && !due.includes(through) && !history.succeeded.includes(through) ? [...due, through] : due
+      }
+      let days = dueIn(yield* jobs.history)
+      if (days.length > 0 && jobs.complete !== undefined) {
+        // the latest day complete, every earlier one is
+        const last = days[days.length - 1]!
+        const waitMs = options.completeWaitMs ?? COMPLETE_WAIT_MS
+        if (!(yield* awaitComplete(jobs.complete, last, waitMs, status))) {
+          yield* Effect.logWarning(`midnight export: after ${Math.round(waitMs / 1000)} s the checkouts of ${last} read so far are still not all written (the watermark has not passed the day's end); exporting what is written`)
+        }
+        days = dueIn(yield* jobs.history) // checkouts written meanwhile may start the catch-up earlier
+      }
       if (days.length > 1) yield* Effect.logInfo(`midnight export: catching up ${days.length} days, ${days[0]} to ${days[days.length - 1]}`)
       for (const day of days) {
         status.lastRunAt = yield* Clock.currentTimeMillis
@@ -95,10 +142,9 @@ export const run = <E>(jobs: ExportJobs<E>, options: ScheduleOptions, status: Sc
     const next = Effect.map(Clock.currentTimeMillis, (now) => {
       status.nextRunAt = Cron.next(cron.success, now).getTime()
     })
-    const tick = catchUp(jobs, options, status).pipe(Effect.andThen(next))
     yield* next
-    yield* tick
-    yield* Effect.schedule(tick, Schedule.cron(cron.success))
+    yield* catchUp(jobs, options, status).pipe(Effect.andThen(next))
+    yield* Effect.schedule(catchUp(jobs, options, status, true).pipe(Effect.andThen(next)), Schedule.cron(cron.success))
   }).pipe(Effect.orDie)
 
 /**

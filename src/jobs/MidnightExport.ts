@@ -81,6 +81,12 @@ export interface ExportOptions {
   readonly timeZone: string
   /** rows appended per step (and per progress update); default 5 000 */
   readonly batchRows?: number | undefined
+  /**
+   * Where the engine's progress is (`source_positions` of this source's job): a day is
+   * complete once every task's watermark has passed its end, or has released all it read.
+   * Absent: every day is complete (nothing reads beside the export, as for `export --date`).
+   */
+  readonly progress?: { readonly sourceName: string; readonly job: string } | undefined
 }
 
 /**
@@ -95,6 +101,8 @@ export class MidnightExport extends Context.Service<MidnightExport, {
   readonly withLock: <A, E, R>(effect: Effect.Effect<A, E, R>, options?: { readonly wait?: boolean }) => Effect.Effect<Option.Option<A>, E | ExportError, R>
   /** Under the lock: runs left `running` become `failed`; staging folders left by a crash are removed. */
   readonly recover: Effect.Effect<void, ExportError>
+  /** Whether the checkouts of `day` (and before) that the engine has read are all written (see `ExportOptions.progress`). */
+  readonly complete: (day: Day) => Effect.Effect<boolean, ExportError>
 }>()("insights/jobs/MidnightExport") {}
 
 /** The advisory lock's key: `hashtext('insights/midnight-export')`, computed by PostgreSQL. */
@@ -396,7 +404,26 @@ export const make = Effect.fnUntraced(function*(options: ExportOptions) {
     if (left.length > 0) yield* Effect.logInfo(`removed ${left.length} staging folder(s) left by an interrupted export`)
   })
 
-  return MidnightExport.of({ exportDay, history, withLock, recover })
+  // per task (partition number): its watermark (the same on each of its partitions' rows) and
+  // the largest event time it read; waiting: a task short of the day's end that still holds
+  // events it read (its watermark is below their time)
+  const complete = (day: Day): Effect.Effect<boolean, ExportError> => {
+    const progress = options.progress
+    if (progress === undefined) return Effect.succeed(true)
+    return sql<{ waiting: number }>`
+      SELECT count(*)::int AS waiting FROM (
+        SELECT "partition", min(watermark) AS w, max(max_event_time) AS m
+        FROM shop.source_positions WHERE source = ${progress.sourceName} AND job = ${progress.job}
+        GROUP BY "partition") t
+      WHERE t.m IS NOT NULL
+        AND NOT coalesce(t.w >= ((${day}::date + 1)::timestamp AT TIME ZONE ${tz}), false)
+        AND NOT coalesce(t.w >= t.m, false)`.pipe(
+      Effect.map((rows) => (rows[0]?.waiting ?? 0) === 0),
+      Effect.mapError(dbError("cannot read the engine's progress"))
+    )
+  }
+
+  return MidnightExport.of({ exportDay, history, withLock, recover, complete })
 })
 
 /**

@@ -303,6 +303,33 @@ describe.skipIf(!pgOk)("midnight export on PostgreSQL, read back by DuckDB", () 
     }).pipe(Effect.scoped))
     expect(result).toEqual({ whileHeld: Option.some(Option.none()), afterwards: Option.some("b ran") })
   })
+
+  it("a day is complete once every task's watermark has passed its end in EXPORT_TZ, or the task has released all it read", async () => {
+    const source = "kafka:complete-test"
+    const put = (topic: string, partition: number, watermark: string | null, maxEventTime: string | null) =>
+      query(db.url, `INSERT INTO shop.source_positions (source, job, topic, "partition", next_offset, restart_offset, max_event_time, watermark, updated_at)
+        VALUES ($1, 'attribution', $2, $3, 1, 0, $4, $5, now())
+        ON CONFLICT (source, job, topic, "partition") DO UPDATE SET max_event_time = EXCLUDED.max_event_time, watermark = EXCLUDED.watermark`,
+        [source, topic, partition, maxEventTime, watermark])
+    const complete = (timeZone: string, day: string) =>
+      withExport(db.url, { lakeDir: path.join(tmp, "unused"), timeZone, progress: { sourceName: source, job: "attribution" } }, (m) => m.complete(day))
+    expect(await complete("UTC", D), "nothing read yet").toBe(true)
+    // task 0 (both topics) holds events of 23:59:50 behind a watermark of 23:59:45; task 1 is past midnight
+    await put("clicks", 0, `${D}T23:59:45Z`, `${D}T23:59:50Z`)
+    await put("checkouts", 0, `${D}T23:59:45Z`, `${D}T23:59:30Z`)
+    await put("clicks", 1, "2026-11-24T00:00:10Z", "2026-11-24T00:00:25Z")
+    expect(await complete("UTC", D)).toBe(false)
+    expect(await complete("UTC", "2026-11-22"), "an earlier day is").toBe(true)
+    expect(await complete("Asia/Tokyo", D), "Tokyo's D ended at 15:00Z").toBe(true)
+    // task 0 idle: its watermark is the largest event time it read, everything released
+    await put("clicks", 0, `${D}T23:59:50Z`, `${D}T23:59:50Z`)
+    await put("checkouts", 0, `${D}T23:59:50Z`, `${D}T23:59:30Z`)
+    expect(await complete("UTC", D)).toBe(true)
+    // a task that read events but has no watermark yet (a partition that never delivered holds it at −∞)
+    await put("clicks", 2, null, `${D}T12:00:00Z`)
+    expect(await complete("UTC", D)).toBe(false)
+    await query(db.url, `DELETE FROM shop.source_positions WHERE source = $1`, [source])
+  })
 })
 
 describe.skipIf(!pgOk)("the start's catch-up on PostgreSQL", () => {

@@ -31,12 +31,21 @@ const fake = (init: {
   readonly lockFree?: () => boolean
   /** history fails this many times */
   readonly historyFailures?: number
+  /** whether the day's checkouts read so far are all written (absent: the export does not ask) */
+  readonly complete?: (day: Day) => boolean
 }) => {
   const runs: Array<FakeRun> = (init.succeeded ?? []).map((day) => ({ day, status: "succeeded", at: "before" }))
   const failNext = new Set(init.failNext ?? [])
   const ticks: Array<string> = []
   let historyFailures = init.historyFailures ?? 0
+  const asked: Array<string> = []
   const jobs: ExportSchedule.ExportJobs<Error> = {
+    ...(init.complete === undefined ? {} : {
+      complete: (day: Day) => Effect.gen(function*() {
+        asked.push(`${day}@${iso(yield* Clock.currentTimeMillis)}`)
+        return init.complete!(day)
+      })
+    }),
     withLock: (effect) =>
       Effect.gen(function*() {
         ticks.push(iso(yield* Clock.currentTimeMillis))
@@ -68,14 +77,14 @@ const fake = (init: {
       })
   }
   const exported = () => runs.filter((r) => r.at !== "before")
-  return { jobs, runs, exported, ticks }
+  return { jobs, runs, exported, ticks, asked }
 }
 
 const newStatus = (): ScheduledJobStatus => ({ name: ExportSchedule.JOB_NAME, lastRunAt: undefined, lastResult: undefined, nextRunAt: undefined })
 
-const start = (f: ReturnType<typeof fake>, timeZone: string, status = newStatus()) =>
+const start = (f: ReturnType<typeof fake>, timeZone: string, status = newStatus(), options: { readonly completeWaitMs?: number } = {}) =>
   Effect.gen(function*() {
-    yield* Effect.forkScoped(ExportSchedule.run(f.jobs, { timeZone }, status))
+    yield* Effect.forkScoped(ExportSchedule.run(f.jobs, { timeZone, ...options }, status))
     yield* TestClock.adjust(0) // the start's catch-up
     return status
   })
@@ -150,6 +159,46 @@ describe("midnight export schedule (TestClock)", () => {
       assert.deepStrictEqual(f.exported().map((r) => r.day), ["2026-02-26", "2026-02-27"])
       yield* TestClock.adjust("30 seconds")
       assert.deepStrictEqual(f.exported().map((r) => r.day), ["2026-02-26", "2026-02-27", "2026-02-28"])
+    }))
+
+  it.effect("at 00:01 it waits until the day's checkouts read so far are written (the watermark past midnight), then exports the day", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(Date.parse("2026-03-01T23:59:00Z"))
+      let written = false
+      const f = fake({ succeeded: ["2026-02-28"], complete: (day) => day < "2026-03-01" || written })
+      const status = yield* start(f, "UTC")
+      yield* TestClock.adjust("2 minutes") // 00:01:00: due, but a backlog just read is still held
+      assert.deepStrictEqual(f.exported(), [], "not before its checkouts are written")
+      assert.match(status.lastResult ?? "", /^waiting for 2026-03-01: /)
+      yield* TestClock.adjust("6 seconds")
+      assert.deepStrictEqual(f.exported(), [])
+      written = true
+      yield* TestClock.adjust("1 second") // 00:01:07: asked again, complete
+      assert.deepStrictEqual(f.exported(), [{ day: "2026-03-01", status: "succeeded", at: "2026-03-02T00:01:07.000Z" }])
+      assert.deepStrictEqual(f.asked[0], "2026-03-01@2026-03-02T00:01:00.000Z", "nothing due at start: nothing asked; the tick asks about the day that ended")
+      yield* TestClock.adjust("1 minute")
+      assert.strictEqual(f.exported().length, 1, "once")
+    }))
+
+  it.effect("a day that never completes (its watermark stuck) is exported after completeWaitMs with what is written", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(Date.parse("2026-03-01T23:59:00Z"))
+      const f = fake({ succeeded: ["2026-02-28"], complete: (day) => day < "2026-03-01" })
+      yield* start(f, "UTC", newStatus(), { completeWaitMs: 120_000 })
+      yield* TestClock.adjust("3 minutes") // 00:02:00
+      assert.deepStrictEqual(f.exported(), [])
+      yield* TestClock.adjust("1 minute") // 00:03:00: two minutes of waiting
+      assert.deepStrictEqual(f.exported(), [{ day: "2026-03-01", status: "succeeded", at: "2026-03-02T00:03:00.000Z" }])
+    }))
+
+  it.effect("at 00:01 the day that ended is exported even when no checkout was ever written: no sales is not 'not exported'", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(Date.parse("2026-03-01T23:00:00Z"))
+      const f = fake({})
+      yield* start(f, "UTC")
+      assert.deepStrictEqual(f.exported(), [], "the start exports from the earliest checkout's day: none")
+      yield* TestClock.adjust("61 minutes")
+      assert.deepStrictEqual(f.exported(), [{ day: "2026-03-01", status: "succeeded", at: "2026-03-02T00:01:00.000Z" }])
     }))
 
   it.effect("a failed run is recorded failed and retried at the next tick", () =>
