@@ -61,15 +61,14 @@ export interface CatchUp {
 }
 
 /**
- * Waits (checking every second) until `day`'s checkouts are all written, for at most
- * `waitMs`; false when it gave up waiting.
+ * Waits (checking every second) until `day`'s checkouts are all written, at most until
+ * `deadline`; false when it gave up waiting.
  */
-const awaitComplete = <E>(complete: (day: Day) => Effect.Effect<boolean, E>, day: Day, waitMs: number, status: ScheduledJobStatus) =>
+const awaitComplete = <E>(complete: (day: Day) => Effect.Effect<boolean, E>, day: Day, deadline: number, status: ScheduledJobStatus) =>
   Effect.gen(function*() {
-    const from = yield* Clock.currentTimeMillis
     for (;;) {
       if (yield* complete(day)) return true
-      if ((yield* Clock.currentTimeMillis) - from >= waitMs) return false
+      if ((yield* Clock.currentTimeMillis) >= deadline) return false
       status.lastResult = `waiting for ${day}: checkouts read are not all written yet (the watermark has not passed the day's end)`
       yield* Effect.sleep(Duration.seconds(1))
     }
@@ -77,7 +76,7 @@ const awaitComplete = <E>(complete: (day: Day) => Effect.Effect<boolean, E>, day
 
 /**
  * One catch-up now: the days due and not yet exported, under the lock; never fails (errors
- * are logged and shown). First it waits until the last due day's checkouts that the engine
+ * are logged and shown). Before each day it waits until the day's checkouts that the engine
  * has read are written (at 00:01 the watermark is usually past midnight already; a backlog
  * just read may still be held until its partitions are idle), at most `completeWaitMs`. At
  * a `tick` (00:01) the day that just ended is exported even when no checkout was ever
@@ -94,18 +93,18 @@ export const catchUp = <E>(jobs: ExportJobs<E>, options: ScheduleOptions, status
         const due = pendingDays(history, through)
         return tick && !due.includes(through) && !history.succeeded.includes(through) ? [...due, through] : due
       }
-      let days = dueIn(yield* jobs.history)
-      if (days.length > 0 && jobs.complete !== undefined) {
-        // the latest day complete, every earlier one is
-        const last = days[days.length - 1]!
-        const waitMs = options.completeWaitMs ?? COMPLETE_WAIT_MS
-        if (!(yield* awaitComplete(jobs.complete, last, waitMs, status))) {
-          yield* Effect.logWarning(`midnight export: after ${Math.round(waitMs / 1000)} s the checkouts of ${last} read so far are still not all written (the watermark has not passed the day's end); exporting what is written`)
-        }
-        days = dueIn(yield* jobs.history) // checkouts written meanwhile may start the catch-up earlier
-      }
+      const days = dueIn(yield* jobs.history)
       if (days.length > 1) yield* Effect.logInfo(`midnight export: catching up ${days.length} days, ${days[0]} to ${days[days.length - 1]}`)
+      const waitMs = options.completeWaitMs ?? COMPLETE_WAIT_MS
+      const deadline = (yield* Clock.currentTimeMillis) + waitMs
+      let waiting = jobs.complete
       for (const day of days) {
+        // a day complete, every earlier one is: only the first incomplete day waits (days
+        // long past go at once), and after the deadline none does
+        if (waiting !== undefined && !(yield* awaitComplete(waiting, day, deadline, status))) {
+          yield* Effect.logWarning(`midnight export: after ${Math.round(waitMs / 1000)} s the checkouts of ${day} read so far are still not all written (the watermark has not passed the day's end); exporting what is written`)
+          waiting = undefined
+        }
         status.lastRunAt = yield* Clock.currentTimeMillis
         const r = yield* Effect.result(jobs.exportDay(day))
         if (Result.isSuccess(r)) {

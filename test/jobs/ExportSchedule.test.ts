@@ -180,6 +180,22 @@ describe("midnight export schedule (TestClock)", () => {
       assert.strictEqual(f.exported().length, 1, "once")
     }))
 
+  it.effect("a start days later: the days long past go at once, only the last waits for its checkouts", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(Date.parse("2026-03-04T10:00:00Z"))
+      let caughtUp = false // the restarted engine has not yet re-read the end of 03-03
+      const f = fake({ succeeded: ["2026-02-28"], complete: (day) => day < "2026-03-03" || caughtUp })
+      yield* start(f, "UTC")
+      assert.deepStrictEqual(f.exported().map((r) => [r.day, r.at]), [
+        ["2026-03-01", "2026-03-04T10:00:00.000Z"],
+        ["2026-03-02", "2026-03-04T10:00:00.000Z"]
+      ])
+      yield* TestClock.adjust("4 seconds")
+      caughtUp = true
+      yield* TestClock.adjust("1 second")
+      assert.deepStrictEqual(f.exported().map((r) => [r.day, r.at]).slice(2), [["2026-03-03", "2026-03-04T10:00:05.000Z"]])
+    }))
+
   it.effect("a day that never completes (its watermark stuck) is exported after completeWaitMs with what is written", () =>
     Effect.gen(function*() {
       yield* TestClock.setTime(Date.parse("2026-03-01T23:59:00Z"))
