@@ -78,18 +78,21 @@ export interface ExportHistory {
   readonly succeeded: ReadonlyArray<Day>
   /** days with runs, none of which succeeded (failed, or left `running` by a process that died) */
   readonly unsucceeded: ReadonlyArray<Day>
+  /** days exported before checkouts were written for them (late ones): exported again */
+  readonly stale?: ReadonlyArray<Day>
 }
 
 /**
  * The days a start or a tick exports, oldest first: every day from the day after the last
  * succeeded export (or, before any, from the earliest checkout's day) through `through`
- * that has no succeeded run, and every earlier day whose runs all failed (a failed run is
- * retried at the next start or tick).
+ * that has no succeeded run, every earlier day whose runs all failed (a failed run is
+ * retried at the next start or tick), and every stale day (checkouts written since its run).
  */
 export const pendingDays = (history: ExportHistory, through: Day): ReadonlyArray<Day> => {
   const done = new Set(history.succeeded)
   const out = new Set<Day>()
   for (const d of history.unsucceeded) if (d <= through && !done.has(d)) out.add(d)
+  for (const d of history.stale ?? []) if (d <= through) out.add(d)
   const lastSucceeded = history.succeeded.reduce<Day | undefined>((a, d) => a === undefined || d > a ? d : a, undefined)
   const from = lastSucceeded !== undefined ? addDays(lastSucceeded, 1) : history.earliestCheckoutDay
   if (from !== undefined) {

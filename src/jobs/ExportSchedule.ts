@@ -43,6 +43,8 @@ export interface ScheduleOptions {
   readonly timeZone: string
   /** how long a catch-up waits for the last due day to be complete before it exports it anyway (default 5 minutes) */
   readonly completeWaitMs?: number
+  /** how often the history is read for stale days (exported before late checkouts were written for them); default 1 minute */
+  readonly recheckEveryMs?: number
 }
 
 /** How long a catch-up waits for the last due day's checkouts by default. */
@@ -143,6 +145,15 @@ export const run = <E>(jobs: ExportJobs<E>, options: ScheduleOptions, status: Sc
     })
     yield* next
     yield* catchUp(jobs, options, status).pipe(Effect.andThen(next))
+    // between ticks: a day exported before a late checkout was written for it is exported
+    // again within a minute (the history is read without the lock; only then is it taken)
+    const recheck = Effect.gen(function*() {
+      const through = lastDueDay(yield* Clock.currentTimeMillis, options.timeZone)
+      const history = yield* jobs.history
+      if ((history.stale ?? []).some((d) => d <= through)) yield* catchUp(jobs, options, status)
+    }).pipe(Effect.catchCause((cause) =>
+      Cause.hasInterruptsOnly(cause) ? Effect.failCause(cause) : Effect.logDebug("midnight export: cannot read the history for stale days", cause)))
+    yield* Effect.forkChild(Effect.schedule(recheck, Schedule.spaced(Duration.millis(options.recheckEveryMs ?? 60_000))))
     yield* Effect.schedule(catchUp(jobs, options, status, true).pipe(Effect.andThen(next)), Schedule.cron(cron.success))
   }).pipe(Effect.orDie)
 

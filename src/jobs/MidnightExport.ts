@@ -237,6 +237,11 @@ export const make = Effect.fnUntraced(function*(options: ExportOptions) {
       yield* duck("cannot create the staging table", () =>
         db.run(`CREATE TABLE staged (${columns.map((c) => `${ident(c.name)} VARCHAR`).join(", ")})`))
       const appender = yield* duck("cannot append", () => db.createAppender("staged"))
+      // the snapshot before the read: every transaction it sees, the read sees too, so the
+      // checkouts marked by those are in this run (see export_pending)
+      yield* sql`UPDATE shop.export_runs SET snapshot = pg_current_snapshot() WHERE id = ${runId}::bigint`.pipe(
+        Effect.mapError(dbError("cannot record the run's snapshot"))
+      )
       let rows = 0
       yield* sql.unsafe<Record<string, string | null>>(
         `SELECT ${columns.map((c) => pgText(c.name, c.type)).join(", ")}
@@ -341,6 +346,7 @@ export const make = Effect.fnUntraced(function*(options: ExportOptions) {
             if (Exit.isSuccess(exit)) {
               yield* sql`UPDATE shop.export_runs SET status = 'succeeded', "rows" = ${exit.value.rows}, finished_at = ${finishedAt}
                 WHERE id = ${runId}::bigint`
+              yield* sql.unsafe(UNMARK, [tz]) // the marks this run (and the others) cover
             } else {
               const error = Cause.hasInterruptsOnly(exit.cause) ? INTERRUPTED : oneLine(Cause.squash(exit.cause))
               yield* sql`UPDATE shop.export_runs SET status = 'failed', error = ${error}, finished_at = ${finishedAt}
@@ -354,15 +360,29 @@ export const make = Effect.fnUntraced(function*(options: ExportOptions) {
       )
     })
 
+  // the local days (in EXPORT_TZ) a marked UTC hour touches (two in a zone of half-hour offset)
+  const touchedDays = `(VALUES ((p.hour AT TIME ZONE $1)::date), (((p.hour + interval '1 hour' - interval '1 microsecond') AT TIME ZONE $1)::date)) AS d(day)`
+  const latestRuns = `latest AS (SELECT DISTINCT ON (day) day, snapshot, started_at FROM shop.export_runs WHERE status = 'succeeded' ORDER BY day, id DESC)`
+  // a mark is in a run when its transaction is visible in the run's snapshot (runs before snapshots were recorded: by time)
+  const inRun = `CASE WHEN l.snapshot IS NULL THEN p.marked_at <= l.started_at ELSE pg_visible_in_snapshot(p.xact, l.snapshot) END`
+  const STALE = `WITH ${latestRuns}
+    SELECT DISTINCT l.day::text AS day FROM shop.export_pending p CROSS JOIN LATERAL ${touchedDays}
+    JOIN latest l ON l.day = d.day WHERE NOT (${inRun}) ORDER BY 1`
+  const UNMARK = `WITH ${latestRuns}
+    DELETE FROM shop.export_pending p WHERE NOT EXISTS (
+      SELECT 1 FROM ${touchedDays} LEFT JOIN latest l ON l.day = d.day WHERE l.day IS NULL OR NOT (${inRun}))`
+
   const history: Effect.Effect<ExportHistory, ExportError> = Effect.gen(function*() {
     const [earliest] = yield* sql<{ day: string | null }>`
       SELECT ((min(checkout_timestamp) AT TIME ZONE ${tz})::date)::text AS day FROM shop.checkout_attribution`
     const days = yield* sql<{ day: string; succeeded: boolean }>`
       SELECT day::text AS day, bool_or(status = 'succeeded') AS succeeded FROM shop.export_runs GROUP BY day ORDER BY day`
+    const stale = yield* sql.unsafe<{ day: string }>(STALE, [tz])
     return {
       earliestCheckoutDay: earliest?.day ?? undefined,
       succeeded: days.filter((d) => d.succeeded).map((d) => d.day),
-      unsucceeded: days.filter((d) => !d.succeeded).map((d) => d.day)
+      unsucceeded: days.filter((d) => !d.succeeded).map((d) => d.day),
+      stale: stale.map((d) => d.day)
     }
   }).pipe(Effect.mapError(dbError("cannot read the export history")))
 

@@ -54,11 +54,17 @@ INSERT INTO shop.late_events
 SELECT * FROM json_populate_recordset(NULL::shop.late_events, $1::json)
 ON CONFLICT (topic, event_id) DO NOTHING`
 
-/** The hours of the checkouts written: the rollup rolls them (again) once the global watermark has passed them. */
-const MARK_HOURS = `
-INSERT INTO shop.rollup_pending (hour, marked_at)
-SELECT h, $2::timestamptz FROM unnest($1::timestamptz[]) AS h
-ON CONFLICT (hour) DO UPDATE SET marked_at = EXCLUDED.marked_at`
+/**
+ * The hours of the checkouts written: the rollup rolls them (again) once the global watermark
+ * has passed them, and a day already exported is exported again (one statement, both marks).
+ */
+export const MARK_HOURS = `
+WITH h AS (SELECT unnest($1::timestamptz[]) AS hour),
+rollup AS (
+  INSERT INTO shop.rollup_pending (hour, marked_at) SELECT hour, $2::timestamptz FROM h
+  ON CONFLICT (hour) DO UPDATE SET marked_at = EXCLUDED.marked_at)
+INSERT INTO shop.export_pending (hour, marked_at) SELECT hour, $2::timestamptz FROM h
+ON CONFLICT (hour) DO UPDATE SET marked_at = EXCLUDED.marked_at, xact = EXCLUDED.xact`
 
 const HOUR_MS = 3_600_000
 

@@ -18,6 +18,7 @@ import { addDays, lastDueDay } from "../../src/jobs/ExportCalendar.ts"
 import * as ExportSchedule from "../../src/jobs/ExportSchedule.ts"
 import * as MidnightExport from "../../src/jobs/MidnightExport.ts"
 import * as Database from "../../src/sinks/Database.ts"
+import { MARK_HOURS } from "../../src/sinks/PgSink.ts"
 import { cents, checkout, type CheckoutRow, insert, isoMicros, micros, money, usOf } from "../support/Checkouts.ts"
 import { createDatabase, dropDatabase, postgresAvailable, query } from "../support/TestDatabase.ts"
 
@@ -302,6 +303,35 @@ describe.skipIf(!pgOk)("midnight export on PostgreSQL, read back by DuckDB", () 
       return { whileHeld, afterwards }
     }).pipe(Effect.scoped))
     expect(result).toEqual({ whileHeld: Option.some(Option.none()), afterwards: Option.some("b ran") })
+  })
+
+  it("a checkout written after its day's run (a late one) makes the day stale until it is exported again; one written before does not", async () => {
+    const lake = path.join(tmp, "lake-stale")
+    const options = { lakeDir: lake, timeZone: "UTC" }
+    const day = "2026-11-20"
+    const history = () => withExport(db.url, options, (m) => m.history)
+    // the sink writes rows and marks their hours in one transaction (PgSink's statement)
+    const writeAndMark = async (id: string, at: string) => {
+      await insert(db.url, [checkout(id, at, 20)])
+      await query(db.url, MARK_HOURS, [[`${at.slice(0, 13)}:00:00.000Z`], new Date().toISOString()])
+    }
+    await writeAndMark("k-stale-1", `${day}T08:15:00.000001Z`) // before any run
+    expect((await exportDay(db.url, options, day))._tag).toBe("Success")
+    expect((await history()).stale, "the run covers what was written before it").toEqual([])
+    expect(await query(db.url, `SELECT hour FROM shop.export_pending WHERE hour >= $1::date AND hour < $1::date + 1`, [day]), "its marks are gone").toEqual([])
+    await writeAndMark("k-stale-2", `${day}T23:59:59.999999Z`) // late: after the run
+    expect((await history()).stale).toEqual([day])
+    expect((await readCheckouts(lake, day)).map((r) => r["checkout_id"])).not.toContain("k-stale-2")
+    expect((await exportDay(db.url, options, day))._tag).toBe("Success")
+    expect((await readCheckouts(lake, day)).map((r) => r["checkout_id"])).toEqual(expect.arrayContaining(["k-stale-1", "k-stale-2"]))
+    expect((await history()).stale, "exported again: not stale").toEqual([])
+    // an hour in Asia/Kolkata (+05:30) touches two local days; a late checkout in it makes both stale once both were exported
+    const kolkata = { lakeDir: path.join(tmp, "lake-stale-kolkata"), timeZone: "Asia/Kolkata" }
+    for (const d of ["2026-11-21", "2026-11-22"]) expect((await exportDay(db.url, kolkata, d))._tag).toBe("Success")
+    await writeAndMark("k-stale-3", "2026-11-21T18:40:00.000001Z") // 00:10 on the 22nd in Kolkata; its hour began on the 21st there
+    expect(await withExport(db.url, kolkata, (m) => m.history).then((h) => h.stale)).toEqual(["2026-11-21", "2026-11-22"])
+    await query(db.url, `DELETE FROM shop.checkout_attribution WHERE checkout_id LIKE 'k-stale-%'`)
+    await query(db.url, `DELETE FROM shop.export_pending`)
   })
 
   it("a day is complete once every task's watermark has passed its end in EXPORT_TZ, or the task has released all it read", async () => {

@@ -33,6 +33,8 @@ const fake = (init: {
   readonly historyFailures?: number
   /** whether the day's checkouts read so far are all written (absent: the export does not ask) */
   readonly complete?: (day: Day) => boolean
+  /** days exported before a late checkout was written for them */
+  readonly stale?: () => ReadonlyArray<Day>
 }) => {
   const runs: Array<FakeRun> = (init.succeeded ?? []).map((day) => ({ day, status: "succeeded", at: "before" }))
   const failNext = new Set(init.failNext ?? [])
@@ -62,7 +64,8 @@ const fake = (init: {
       return Effect.succeed({
         earliestCheckoutDay: init.earliest,
         succeeded: [...ok],
-        unsucceeded: [...new Set(runs.filter((r) => !ok.has(r.day)).map((r) => r.day))]
+        unsucceeded: [...new Set(runs.filter((r) => !ok.has(r.day)).map((r) => r.day))],
+        stale: init.stale?.() ?? []
       })
     }),
     exportDay: (day) =>
@@ -194,6 +197,23 @@ describe("midnight export schedule (TestClock)", () => {
       caughtUp = true
       yield* TestClock.adjust("1 second")
       assert.deepStrictEqual(f.exported().map((r) => [r.day, r.at]).slice(2), [["2026-03-03", "2026-03-04T10:00:05.000Z"]])
+    }))
+
+  it.effect("a day exported before a late checkout was written for it is exported again within a minute, once", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(Date.parse("2026-03-02T10:00:00Z"))
+      let stale: Array<Day> = []
+      const f = fake({ succeeded: ["2026-02-27", "2026-02-28", "2026-03-01"], stale: () => stale })
+      yield* start(f, "UTC")
+      yield* TestClock.adjust("5 minutes")
+      assert.deepStrictEqual(f.exported(), [])
+      assert.strictEqual(f.ticks.length, 1, "no lock taken while nothing is stale")
+      stale = ["2026-02-28"] // a late checkout of 02-28 written at 10:05
+      yield* TestClock.adjust("1 minute")
+      assert.deepStrictEqual(f.exported().map((r) => [r.day, r.at]), [["2026-02-28", "2026-03-02T10:06:00.000Z"]])
+      stale = []
+      yield* TestClock.adjust("10 minutes")
+      assert.strictEqual(f.exported().length, 1)
     }))
 
   it.effect("a day that never completes (its watermark stuck) is exported after completeWaitMs with what is written", () =>
