@@ -14,7 +14,7 @@
  * `mergeMetrics`). A worker that exits unexpectedly is started again after a second; a stop
  * is forwarded to every worker, and the primary waits for them (within its 10 s).
  */
-import { Effect } from "effect"
+import { Clock, Effect } from "effect"
 import type { Scope } from "effect"
 import { type ChildProcess, fork } from "node:child_process"
 import type { StatusSnapshot } from "./http/Status.ts"
@@ -68,6 +68,9 @@ export const supervise = (count: number): Effect.Effect<{ readonly views: () => 
     const slots = new Map<number, Slot>()
     let stopping = false
     const entry = process.argv[1]!
+    // processing time from the Clock in context, as the daemon's readiness check compares it (TestClock too)
+    const context = yield* Effect.context<never>()
+    const nowMs = () => Effect.runSyncWith(context)(Clock.currentTimeMillis)
 
     const start = (index: number) => {
       const slot = slots.get(index)!
@@ -76,7 +79,7 @@ export const supervise = (count: number): Effect.Effect<{ readonly views: () => 
       child.on("message", (m: unknown) => {
         if (typeof m === "object" && m !== null && (m as { type?: unknown }).type === "report") {
           slot.report = m as WorkerReport
-          slot.lastReportAt = Date.now()
+          slot.lastReportAt = nowMs()
         }
       })
       child.once("exit", (code, signal) => {
