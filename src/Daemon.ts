@@ -151,7 +151,8 @@ export const daemon = Effect.gen(function*() {
       // the midnight export (SPEC §6): a catch-up now, then at 00:01 in EXPORT_TZ; one process of many runs it
       // it waits for the day's checkouts read so far to be written (the watermark past its end)
       const progress = source._tag === "Unbounded" ? { sourceName: source.name, job: Attribution.JOB } : undefined
-      yield* ExportSchedule.runOnDatabase({ lakeDir: config.lakeDir, timeZone: config.exportTz, progress }, stats.scheduledJob(ExportSchedule.JOB_NAME))
+      yield* ExportSchedule.runOnDatabase({ lakeDir: config.lakeDir, timeZone: config.exportTz, progress }, stats.scheduledJob(ExportSchedule.JOB_NAME),
+        { completeWaitMs: config.idleTimeoutMs + 15_000 })
         .pipe(Effect.forkScoped)
     } else {
       // a worker: no HTTP, no schedules; the primary shows its figures

@@ -41,14 +41,20 @@ export interface ExportJobs<E = unknown> {
 export interface ScheduleOptions {
   /** `EXPORT_TZ` */
   readonly timeZone: string
-  /** how long a catch-up waits for the last due day to be complete before it exports it anyway (default 5 minutes) */
+  /**
+   * How long a catch-up waits for a day to be complete before it exports what is written
+   * (default `COMPLETE_WAIT_MS`). The daemon passes I + 15 s: once the input goes quiet the
+   * engine releases everything it read within I and a report, so a day still incomplete after
+   * that is one whose events are still arriving; it is exported at once (within its 00:01
+   * minute) and again, stale, as the rest is written.
+   */
   readonly completeWaitMs?: number
   /** how often the history is read for stale days (exported before late checkouts were written for them); default 1 minute */
   readonly recheckEveryMs?: number
 }
 
-/** How long a catch-up waits for the last due day's checkouts by default. */
-export const COMPLETE_WAIT_MS = 300_000
+/** How long a catch-up waits for a day's checkouts by default: I's default (30 s) + 15 s. */
+export const COMPLETE_WAIT_MS = 45_000
 
 const message = (e: unknown): string =>
   (e instanceof Error ? e.message : typeof e === "object" && e !== null && "message" in e ? String((e as { message: unknown }).message) : String(e))
@@ -161,5 +167,9 @@ export const run = <E>(jobs: ExportJobs<E>, options: ScheduleOptions, status: Sc
  * The daemon's schedule: `run` over the real export on the pool in context, its state in
  * `status` (the daemon passes `stats.scheduledJob(JOB_NAME)`, which the status page shows).
  */
-export const runOnDatabase = (options: MidnightExport.ExportOptions, status: ScheduledJobStatus): Effect.Effect<void, never, SqlClient.SqlClient> =>
-  Effect.flatMap(MidnightExport.make(options), (jobs) => run(jobs, { timeZone: options.timeZone }, status))
+export const runOnDatabase = (
+  options: MidnightExport.ExportOptions,
+  status: ScheduledJobStatus,
+  schedule: Omit<ScheduleOptions, "timeZone"> = {}
+): Effect.Effect<void, never, SqlClient.SqlClient> =>
+  Effect.flatMap(MidnightExport.make(options), (jobs) => run(jobs, { ...schedule, timeZone: options.timeZone }, status))
