@@ -31,17 +31,31 @@ export const checkoutJson = (id: string, user: string, ts: number, product = "p1
  * message processed as soon as it is sent. `reportsCaughtUp`: a source like Kafka's, whose
  * quiet partitions are idle only once it reports them caught up after I (`caughtUp`).
  */
-export const makeDriver = (options: { readonly partitions?: ReadonlyArray<readonly [string, number]>; readonly align?: boolean; readonly reportsCaughtUp?: boolean } = {}) =>
+export const makeDriver = (options: {
+  readonly partitions?: ReadonlyArray<readonly [string, number]>
+  readonly align?: boolean
+  readonly reportsCaughtUp?: boolean
+  /** runs before the sink keeps write number `n` (from 0): a sink that is away while it waits */
+  readonly beforeWrite?: (n: number) => Effect.Effect<void>
+  /** the runner's `sinkQueueCapacity` */
+  readonly sinkQueueCapacity?: number
+} = {}) =>
   Effect.gen(function*() {
     const memory = yield* MemorySource.make("memory", { reportsCaughtUp: options.reportsCaughtUp === true })
     const batches: Array<SinkBatch<AttributionOutput>> = []
     const stats = new EngineStats()
     const offsets = new Map<string, number>()
+    let writes = 0
     const fiber = yield* Effect.forkChild(Runner.run({
       source: memory.source,
-      topology: attributionTopology((batch) => Effect.sync(() => { batches.push(batch) })),
+      topology: attributionTopology((batch) =>
+        Effect.andThen(options.beforeWrite?.(writes++) ?? Effect.void, Effect.sync(() => { batches.push(batch) }))),
       // TestClock starts at 1970: event times of 2026 would all be "too far ahead"
-      options: { maxFutureMs: Infinity, outOfOrdernessMs: W, idleTimeoutMs: I, flushIntervalMs: 0, tickMs: 1_000, ...(options.align ? {} : { alignmentBufferLimit: 0 }) },
+      options: {
+        maxFutureMs: Infinity, outOfOrdernessMs: W, idleTimeoutMs: I, flushIntervalMs: 0, tickMs: 1_000,
+        ...(options.align ? {} : { alignmentBufferLimit: 0 }),
+        ...(options.sinkQueueCapacity === undefined ? {} : { sinkQueueCapacity: options.sinkQueueCapacity })
+      },
       stats
     }), { startImmediately: true })
     const partitions = options.partitions ?? [["clicks", 0], ["checkouts", 0]]
@@ -76,6 +90,8 @@ export const makeDriver = (options: { readonly partitions?: ReadonlyArray<readon
 
     return {
       send, caughtUp, advance, settle, stats, batches, outputs, joined, lateClicks, rejected, memory,
+      /** how many writes the sink has been asked for */
+      writes: () => writes,
       watermark: () => stats.watermark,
       stop: Fiber.interrupt(fiber)
     }
