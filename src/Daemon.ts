@@ -152,7 +152,7 @@ export const daemon = Effect.gen(function*() {
       // it waits for the day's checkouts read so far to be written (the watermark past its end)
       const progress = source._tag === "Unbounded" ? { sourceName: source.name, job: Attribution.JOB } : undefined
       yield* ExportSchedule.runOnDatabase({ lakeDir: config.lakeDir, timeZone: config.exportTz, progress }, stats.scheduledJob(ExportSchedule.JOB_NAME),
-        { completeWaitMs: config.idleTimeoutMs + 15_000 })
+        { completeWaitMs: ExportSchedule.completeWaitFor(config.idleTimeoutMs) })
         .pipe(Effect.forkScoped)
     } else {
       // a worker: no HTTP, no schedules; the primary shows its figures

@@ -53,8 +53,11 @@ export interface ScheduleOptions {
   readonly recheckEveryMs?: number
 }
 
-/** How long a catch-up waits for a day's checkouts by default: I's default (30 s) + 15 s. */
-export const COMPLETE_WAIT_MS = 45_000
+/** How long a catch-up waits for a day's checkouts, given I (`IDLE_TIMEOUT_MS`): I + 15 s. */
+export const completeWaitFor = (idleTimeoutMs: number): number => idleTimeoutMs + 15_000
+
+/** How long a catch-up waits for a day's checkouts by default: at I's default (30 s). */
+export const COMPLETE_WAIT_MS = completeWaitFor(30_000)
 
 const message = (e: unknown): string =>
   (e instanceof Error ? e.message : typeof e === "object" && e !== null && "message" in e ? String((e as { message: unknown }).message) : String(e))
@@ -97,11 +100,9 @@ export const catchUp = <E>(jobs: ExportJobs<E>, options: ScheduleOptions, status
     const locked = yield* jobs.withLock(Effect.gen(function*() {
       yield* jobs.recover
       const through = lastDueDay(yield* Clock.currentTimeMillis, options.timeZone)
-      const dueIn = (history: ExportHistory) => {
-        const due = pendingDays(history, through)
-        return tick && !due.includes(through) && !history.succeeded.includes(through) ? [...due, through] : due
-      }
-      const days = dueIn(yield* jobs.history)
+      const history = yield* jobs.history
+      const due = pendingDays(history, through)
+      const days = tick && !due.includes(through) && !history.succeeded.includes(through) ? [...due, through] : due
       if (days.length > 1) yield* Effect.logInfo(`midnight export: catching up ${days.length} days, ${days[0]} to ${days[days.length - 1]}`)
       const waitMs = options.completeWaitMs ?? COMPLETE_WAIT_MS
       const deadline = (yield* Clock.currentTimeMillis) + waitMs

@@ -209,9 +209,11 @@ export const make = Effect.fnUntraced(function*(options: ExportOptions) {
 
   const now = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms))
 
+  /** the instant day `day` ends in EXPORT_TZ (the next day's 00:00 there) */
+  const dayEnd = (day: Day) => sql`((${day}::date + 1)::timestamp AT TIME ZONE ${tz})`
   const dayRange = (day: Day) => sql`
     checkout_timestamp >= (${day}::date::timestamp AT TIME ZONE ${tz})
-    AND checkout_timestamp < ((${day}::date + 1)::timestamp AT TIME ZONE ${tz})`
+    AND checkout_timestamp < ${dayEnd(day)}`
 
   /** Writes both files under the staging folder and puts them in place; the rows and summary. */
   const write = (day: Day, runId: string, progress: ExportProgress | undefined) =>
@@ -436,7 +438,7 @@ export const make = Effect.fnUntraced(function*(options: ExportOptions) {
         FROM shop.source_positions WHERE source = ${progress.sourceName} AND job = ${progress.job}
         GROUP BY "partition") t
       WHERE t.m IS NOT NULL
-        AND NOT coalesce(t.w >= ((${day}::date + 1)::timestamp AT TIME ZONE ${tz}), false)
+        AND NOT coalesce(t.w >= ${dayEnd(day)}, false)
         AND NOT coalesce(t.w >= t.m, false)`.pipe(
       Effect.map((rows) => (rows[0]?.waiting ?? 0) === 0),
       Effect.mapError(dbError("cannot read the engine's progress"))
