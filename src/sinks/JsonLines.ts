@@ -24,11 +24,18 @@ let pooledBytes = 0
 const sizeClass = (size: number): number => 31 - Math.clz32(size)
 const pooledSize = (size: number): number => size <= FIRST ? FIRST : 2 ** Math.ceil(Math.log2(size))
 
+/**
+ * Chunks are shared memory: handed to the lake's DuckDB thread, they are shared, not copied
+ * (measured: copying them into the message took the engine's thread 0.4-0.7 s per 1 M events).
+ * The thread only reads them, and only until the write it was given is answered.
+ */
+const shared = (size: number): Buffer => Buffer.from(new SharedArrayBuffer(size))
+
 const allocate = (atLeast: number): Buffer => {
-  if (atLeast > CHUNK) return Buffer.allocUnsafeSlow(atLeast) // a message bigger than a chunk: its own, not pooled
+  if (atLeast > CHUNK) return shared(atLeast) // a message bigger than a chunk: its own, not pooled
   const size = pooledSize(atLeast)
   const chunk = pools[sizeClass(size)]?.pop()
-  if (chunk === undefined) return Buffer.allocUnsafeSlow(size)
+  if (chunk === undefined) return shared(size)
   pooledBytes -= size
   return chunk
 }

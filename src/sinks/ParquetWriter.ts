@@ -1,25 +1,25 @@
 /**
  * Writes raw events to Parquet with DuckDB (an embedded, well-kept engine; never a
  * hand-written encoder). A batch comes as JSON records (`JsonLines`: `{"o":offset,"t":time,
- * "v":<the event's JSON>}` a line), written as they are next to the target (off the event
- * loop); DuckDB, on its own threads, reads it with `read_json(format = 'unstructured')`
- * (the event's JSON parsed once, straight into a typed STRUCT: multi-line JSON is fine) and
- * writes the file with `COPY … TO … (FORMAT parquet)`. Measured cheapest from JavaScript:
- * a string concatenation per event, against ~1.3 µs for DuckDB's appender.
+ * "v":<the event's JSON>}` a line), handed to DuckDB's own thread (ParquetThread.ts), which
+ * writes them as they are next to the target and reads them with `read_json` (the event's
+ * JSON parsed once, straight into a typed STRUCT: multi-line JSON is fine) into
+ * `COPY … TO … (FORMAT parquet)`. Measured cheapest from JavaScript: a copy of the message's
+ * bytes per event, against ~1.3 µs for DuckDB's appender.
  *
  * Columns (SPEC §1 and §6): the event's fields under their input names, typed: ids and other
  * text as VARCHAR (a JSON integer id as its decimal string), `quantity` INTEGER,
  * `shipping_cost` DECIMAL(12,2), `discount` DOUBLE, the event time as TIMESTAMP WITH TIME
  * ZONE (UTC), then `partition` INTEGER and `offset` BIGINT. `dt` and `hour` are the folders.
  */
-import type { DuckDBConnection } from "@duckdb/node-api"
 import { Data, Effect, Semaphore } from "effect"
 import type { Scope } from "effect"
-import * as fsp from "node:fs/promises"
+import * as fs from "node:fs"
 import * as os from "node:os"
+import { Worker } from "node:worker_threads"
 import type { RawEventRow } from "../domain/Rows.ts"
 import type { JsonLines } from "./JsonLines.ts"
-import { lowerThreadPool } from "./ThreadPriority.ts"
+import type { Reply, Request } from "./ParquetThread.ts"
 
 export class LakeError extends Data.TaggedError("LakeError")<{
   readonly message: string
@@ -38,35 +38,6 @@ const PROJECTION: Record<RawEventRow["kind"], string> = {
   checkout: "v.checkout_id, v.user_id, v.product_id, CAST(v.quantity AS INTEGER) AS quantity, CAST(v.shipping_cost AS DECIMAL(12,2)) AS shipping_cost, " +
     "v.discount, v.payment_method, v.payment_status, v.payment_description, v.shipping_address, " +
     "CAST(epoch_ms(CAST(t AS BIGINT)) AS TIMESTAMPTZ) AS checkout_timestamp"
-}
-
-/**
- * Writes `chunks` with as few thread-pool round trips as the kernel allows (one `writev`):
- * `fs.promises.writeFile` goes in 512 KiB chunks, each waiting for the event loop, which
- * a busy engine keeps for itself (measured: 1.7 s for 30 MB while the engine ran, 60 ms idle).
- */
-const writeWhole = async (path: string, chunks: ReadonlyArray<Buffer>): Promise<void> => {
-  const handle = await fsp.open(path, "w")
-  try {
-    const total = chunks.reduce((n, c) => n + c.length, 0)
-    let written = (await handle.writev(chunks as Array<Buffer>, 0)).bytesWritten
-    // a short write (rare): the rest chunk by chunk
-    for (let skip = written, i = 0; written < total && i < chunks.length; i++) {
-      const c = chunks[i]!
-      if (skip >= c.length) {
-        skip -= c.length
-        continue
-      }
-      for (let at = skip; at < c.length;) {
-        const n = (await handle.write(c, at, c.length - at, written)).bytesWritten
-        at += n
-        written += n
-      }
-      skip = 0
-    }
-  } finally {
-    await handle.close()
-  }
 }
 
 /**
@@ -91,55 +62,82 @@ export interface ParquetWriter {
 }
 
 /**
- * An in-memory DuckDB for the scope's life, opened at the first write; writes run one at a
- * time. Opened late because loading it is ~60 ms of the start's critical path (measured),
- * before the first event, and the first file is due minutes later. A DuckDB that cannot start
- * fails that write (its events stay buffered) and is tried again at the next.
+ * Where the thread's module is: beside this one (the sources, tsc's output), or under
+ * `sinks/` from a bundle's entry (`dist/main.js`) or chunk (`dist/chunks/`), which tsc's
+ * output sits beside.
+ */
+const threadEntry = (): URL => {
+  const own = import.meta.url.endsWith(".ts") ? "./ParquetThread.ts" : "./ParquetThread.js"
+  const candidates = [own, "./sinks/ParquetThread.js", "../sinks/ParquetThread.js"].map((c) => new URL(c, import.meta.url))
+  return candidates.find((c) => fs.existsSync(c)) ?? candidates[0]!
+}
+
+/**
+ * An in-memory DuckDB on a thread of its own (ParquetThread.ts) for the scope's life, started
+ * at the first write; writes run one at a time. Started late because loading DuckDB is ~60 ms
+ * of the start's critical path (measured), before the first event, and the first file is due
+ * minutes later. A thread or a DuckDB that cannot start (or a thread that dies) fails that
+ * write (its events stay buffered) and is started again at the next.
  */
 export const make: Effect.Effect<ParquetWriter, LakeError, Scope.Scope> = Effect.gen(function*() {
   let threads = 1
-  let opening: Promise<DuckDBConnection> | undefined
-  const open = async (): Promise<DuckDBConnection> => {
-    const { DuckDBInstance } = await import("@duckdb/node-api")
-    // one thread: the engine's own thread keeps a core to itself (measured on 2 cores: two
-    // DuckDB threads took it from the engine while they wrote, for no faster flush overall)
-    const instance = await DuckDBInstance.create(":memory:", { threads: String(threads) })
-    // its queries run on the thread pool (created by now): behind the engine's thread
-    lowerThreadPool()
-    const c = await instance.connect()
-    await c.run(`SET TimeZone = 'UTC'`)
-    return c
+  let thread: Worker | undefined
+  let nextId = 0
+  const waiting = new Map<number, { resolve: () => void; reject: (e: Error) => void }>()
+  const lost = (worker: Worker, why: string) => {
+    if (thread !== worker) return
+    thread = undefined
+    opened = undefined
+    for (const w of waiting.values()) w.reject(new Error(why))
+    waiting.clear()
   }
-  const connect = (): Promise<DuckDBConnection> => {
-    opening ??= open().catch((cause: unknown) => {
-      opening = undefined
-      throw new LakeError({ message: `cannot start DuckDB: ${String(cause)}`, cause })
+  const start = (): Worker => {
+    if (thread !== undefined) return thread
+    const worker = new Worker(threadEntry(), { name: "lake-duckdb" })
+    worker.unref() // a writer waited for keeps the process alive through its promise; an idle one does not
+    worker.on("message", (reply: Reply) => {
+      const w = waiting.get(reply.id)
+      waiting.delete(reply.id)
+      if (reply.error === undefined) w?.resolve()
+      else w?.reject(new Error(reply.error))
     })
-    return opening
+    worker.on("error", (cause: unknown) => lost(worker, `the lake's DuckDB thread failed: ${(cause as Error)?.message ?? String(cause)}`))
+    worker.on("exit", (code) => lost(worker, `the lake's DuckDB thread exited (${code})`))
+    thread = worker
+    return worker
+  }
+  const ask = (request: DistributiveOmit<Request, "id">): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      const id = nextId++
+      waiting.set(id, { resolve, reject })
+      start().postMessage({ ...request, id })
+    })
+  let opened: Promise<void> | undefined
+  const open = (): Promise<void> => {
+    opened ??= ask({ op: "open" }).then(() => threads > 1 ? ask({ op: "threads", threads }) : undefined).catch((cause: unknown) => {
+      opened = undefined
+      throw new LakeError({ message: `cannot start DuckDB: ${(cause as Error).message}`, cause })
+    })
+    return opened
   }
   yield* Effect.addFinalizer(() =>
-    opening === undefined ? Effect.void : Effect.promise(() => opening!.then((c) => c.closeSync(), () => {})))
+    thread === undefined ? Effect.void : Effect.promise(() => thread!.terminate().then(() => {}, () => {})))
   const lock = yield* Semaphore.make(1)
 
   const write = (kind: RawEventRow["kind"], partition: number, rows: JsonLines, path: string) =>
     Semaphore.withPermits(lock, 1)(Effect.tryPromise({
       try: async () => {
-        // DuckDB first: a scratch file is not written for a DuckDB that cannot start
-        const connection = await connect()
+        await open()
         const scratch = `${path}.json.tmp`
-        await writeWhole(scratch, rows.chunks())
         // one record a line unless a message spans lines (pretty-printed JSON): DuckDB reads
         // newline-delimited JSON about a third faster than a free sequence of values
-        const multiline = rows.multiline
-        try {
-          await connection.run(
-            `COPY (SELECT ${PROJECTION[kind]}, CAST(${partition} AS INTEGER) AS "partition", o AS "offset" ` +
-              `FROM read_json(${quote(scratch)}, format = '${multiline ? "unstructured" : "newline_delimited"}', columns = {o: 'BIGINT', t: 'DOUBLE', v: '${STRUCT[kind]}'})) ` + // already in offset order
-              `TO ${quote(path)} (FORMAT parquet, ROW_GROUP_SIZE ${ROW_GROUP_ROWS})`
-          )
-        } finally {
-          await fsp.rm(scratch, { force: true })
-        }
+        const format = rows.multiline ? "unstructured" : "newline_delimited"
+        const sql = `COPY (SELECT ${PROJECTION[kind]}, CAST(${partition} AS INTEGER) AS "partition", o AS "offset" ` +
+          `FROM read_json(${quote(scratch)}, format = '${format}', columns = {o: 'BIGINT', t: 'DOUBLE', v: '${STRUCT[kind]}'})) ` + // already in offset order
+          `TO ${quote(path)} (FORMAT parquet, ROW_GROUP_SIZE ${ROW_GROUP_ROWS})`
+        // the bytes are copied to the thread (the buffer stays whole until its file is renamed:
+        // a failed write is tried again from it)
+        await ask({ op: "write", scratch, chunks: rows.chunks(), sql })
       },
       catch: (cause) => cause instanceof LakeError ? cause : new LakeError({ message: `cannot write ${path}: ${(cause as Error)?.message ?? String(cause)}`, cause })
     }))
@@ -147,11 +145,13 @@ export const make: Effect.Effect<ParquetWriter, LakeError, Scope.Scope> = Effect
   const useAllCores = Semaphore.withPermits(lock, 1)(Effect.tryPromise({
     try: async () => {
       threads = Math.max(1, os.availableParallelism())
-      if (opening !== undefined) await (await connect()).run(`SET threads = ${threads}`)
+      if (opened !== undefined) await ask({ op: "threads", threads })
     },
     catch: (cause) => new LakeError({ message: `cannot configure DuckDB: ${String(cause)}`, cause })
   }))
 
-  const openNow = Effect.tryPromise({ try: connect, catch: (cause) => cause as LakeError })
+  const openNow = Effect.tryPromise({ try: open, catch: (cause) => cause as LakeError })
   return { write, useAllCores: Effect.asVoid(useAllCores), open: Effect.asVoid(openNow) }
 })
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never
