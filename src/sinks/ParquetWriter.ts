@@ -94,10 +94,13 @@ export const make: Effect.Effect<ParquetWriter, LakeError, Scope.Scope> = Effect
   const start = (): Worker => {
     if (thread !== undefined) return thread
     const worker = new Worker(threadEntry(), { name: "lake-duckdb" })
-    worker.unref() // a writer waited for keeps the process alive through its promise; an idle one does not
+    // an idle thread does not keep the process alive; one with a write to answer does, by
+    // itself, whatever else holds the event loop
+    worker.unref()
     worker.on("message", (reply: Reply) => {
       const w = waiting.get(reply.id)
       waiting.delete(reply.id)
+      if (waiting.size === 0) worker.unref()
       if (reply.error === undefined) w?.resolve()
       else w?.reject(new Error(reply.error))
     })
@@ -110,7 +113,9 @@ export const make: Effect.Effect<ParquetWriter, LakeError, Scope.Scope> = Effect
     new Promise<void>((resolve, reject) => {
       const id = nextId++
       waiting.set(id, { resolve, reject })
-      start().postMessage({ ...request, id })
+      const worker = start()
+      worker.ref()
+      worker.postMessage({ ...request, id })
     })
   let opened: Promise<void> | undefined
   const open = (): Promise<void> => {
