@@ -79,7 +79,10 @@ const threadEntry = (): URL => {
  * minutes later. A thread or a DuckDB that cannot start (or a thread that dies) fails that
  * write (its events stay buffered) and is started again at the next.
  */
-export const make: Effect.Effect<ParquetWriter, LakeError, Scope.Scope> = Effect.gen(function*() {
+export const make: Effect.Effect<ParquetWriter, LakeError, Scope.Scope> = Effect.suspend(() => makeAt(threadEntry))
+
+/** The writer with its thread's module at `entry` (a test gives one that fails). */
+export const makeAt = (entry: () => URL): Effect.Effect<ParquetWriter, LakeError, Scope.Scope> => Effect.gen(function*() {
   let threads = 1
   let thread: Worker | undefined
   let nextId = 0
@@ -93,7 +96,7 @@ export const make: Effect.Effect<ParquetWriter, LakeError, Scope.Scope> = Effect
   }
   const start = (): Worker => {
     if (thread !== undefined) return thread
-    const worker = new Worker(threadEntry(), { name: "lake-duckdb" })
+    const worker = new Worker(entry(), { name: "lake-duckdb" })
     // an idle thread does not keep the process alive; one with a write to answer does, by
     // itself, whatever else holds the event loop
     worker.unref()
