@@ -86,6 +86,8 @@ export const makeAt = (entry: () => URL): Effect.Effect<ParquetWriter, LakeError
   let threads = 1
   let thread: Worker | undefined
   let nextId = 0
+  /** DuckDB opened (or opening) on the current thread */
+  let opened: Promise<void> | undefined
   const waiting = new Map<number, { resolve: () => void; reject: (e: Error) => void }>()
   const lost = (worker: Worker, why: string) => {
     if (thread !== worker) return
@@ -120,7 +122,6 @@ export const makeAt = (entry: () => URL): Effect.Effect<ParquetWriter, LakeError
       worker.ref()
       worker.postMessage({ ...request, id })
     })
-  let opened: Promise<void> | undefined
   const open = (): Promise<void> => {
     opened ??= ask({ op: "open" }).then(() => threads > 1 ? ask({ op: "threads", threads }) : undefined).catch((cause: unknown) => {
       opened = undefined
@@ -143,8 +144,8 @@ export const makeAt = (entry: () => URL): Effect.Effect<ParquetWriter, LakeError
         const sql = `COPY (SELECT ${PROJECTION[kind]}, CAST(${partition} AS INTEGER) AS "partition", o AS "offset" ` +
           `FROM read_json(${quote(scratch)}, format = '${format}', columns = {o: 'BIGINT', t: 'DOUBLE', v: '${STRUCT[kind]}'})) ` + // already in offset order
           `TO ${quote(path)} (FORMAT parquet, ROW_GROUP_SIZE ${ROW_GROUP_ROWS})`
-        // the bytes are copied to the thread (the buffer stays whole until its file is renamed:
-        // a failed write is tried again from it)
+        // the chunks are shared with the thread, not copied (SharedArrayBuffers, JsonLines.ts);
+        // the buffer stays whole until its file is renamed: a failed write is tried again from it
         await ask({ op: "write", scratch, chunks: rows.chunks(), sql })
       },
       catch: (cause) => cause instanceof LakeError ? cause : new LakeError({ message: `cannot write ${path}: ${(cause as Error)?.message ?? String(cause)}`, cause })

@@ -287,7 +287,8 @@ export const make = <E = never>(options: KafkaSourceOptions<E>): Effect.Effect<K
       // then: when the second member of a starting group joined, the first read every
       // partition for up to 3 s more (kafkajs's default), and the half that moved was read
       // again (measured, WORKERS=2 draining 1 M events: 162-168 k read twice at 3 s, 31-57 k
-      // at 1 s, 13-22 k at 500 ms; the bench's end to end went from ~92 k to ~128 k events/s)
+      // at 1 s, 13-22 k at 500 ms; the bench's end to end, small runs: 89-97 k events/s at 3 s,
+      // 127-130 k at 1 s, 137-147 k at 500 ms)
       heartbeatInterval: options.heartbeatIntervalMs ?? 500,
       // a fetch is answered once it has minBytes, or after maxWaitTimeInMs. Caught up with
       // minBytes 1, each fetch came back at once with a few messages: at 2 500 events/s a
