@@ -14,8 +14,9 @@
  * - A late probe is joined at once against what is still held, and flagged late.
  * - A late build element joins nothing and is reported.
  * - A build element is dropped once b.ts + before is below the watermark (timer).
- * - Ids are remembered (builds while held, probes for `retention` after their time), so a
- *   redelivered element changes nothing.
+ * - A redelivered element changes nothing: a build element is the same event again (the same
+ *   id at the same time) as one still held, found in the sorted builds; probes' ids are
+ *   remembered for `retention` after their time.
  *
  * Pure: no I/O and no clock; the key group calls it with the watermark and collects output.
  */
@@ -50,13 +51,12 @@ export type JoinOutput<B, P> =
 
 export interface JoinState<B, P> {
   /**
-   * held build elements from `first` on, sorted by (ts, id): the first match is a binary
-   * search away. Cleanup moves `first` and compacts the array once half of it is gone.
+   * held build elements from `first` on, sorted by (ts, id): the first match, and a
+   * redelivered element, are a binary search away. Cleanup moves `first` and compacts the
+   * array once half of it is gone.
    */
   builds: Array<B>
   first: number
-  /** ids of the held build elements, for dedup */
-  readonly buildIds: Set<string>
   /** on-time probes waiting for the watermark */
   readonly pending: Map<string, P>
   /** ids of probes already joined → their time, for dedup */
@@ -99,6 +99,18 @@ const lowerBound = (builds: ReadonlyArray<JoinElement>, ts: number, from: number
 }
 
 /**
+ * Whether `b` is held already: a redelivery carries the same id and time. No id set per key:
+ * most elements are newer than every one held, which one comparison shows, and the rest are a
+ * binary search away (a Set's lookup and insert per element cost more than the join itself).
+ */
+const isHeld = (builds: ReadonlyArray<JoinElement>, first: number, b: JoinElement): boolean => {
+  const n = builds.length
+  if (n === first || builds[n - 1]!.ts < b.ts) return false
+  for (let i = lowerBound(builds, b.ts, first); i < n && builds[i]!.ts === b.ts; i++) if (builds[i]!.id === b.id) return true
+  return false
+}
+
+/**
  * The best match for `probe` among `builds` from index `first` (sorted by ts, id), or
  * undefined: the first in order within the window whose match key fits. `heldAfter`: builds
  * with ts + before below it are gone.
@@ -121,7 +133,7 @@ export const make = <B extends JoinElement, P extends JoinElement>(
   const { beforeMs, retentionMs } = options
 
   const onBuild = (state: JoinState<B, P>, b: B, ctx: OperatorContext<JoinOutput<B, P>>): void => {
-    if (state.buildIds.has(b.id)) return // redelivered
+    if (isHeld(state.builds, state.first, b)) return // redelivered
     if (b.ts < ctx.watermark) {
       ctx.emit({ _tag: "LateBuild", build: b, key: ctx.key, watermark: ctx.watermark, message: ctx.message })
       return
@@ -136,7 +148,6 @@ export const make = <B extends JoinElement, P extends JoinElement>(
     const first = state.first
     while (i > first && before(b, builds[i - 1]!)) { builds[i] = builds[i - 1]!; i-- } // mostly in order: usually no move
     builds[i] = b
-    state.buildIds.add(b.id)
     const slot = slotAfter(b.ts + beforeMs + 1)
     if (slot !== state.cleanupSlot) {
       state.cleanupSlot = slot
@@ -158,7 +169,7 @@ export const make = <B extends JoinElement, P extends JoinElement>(
   const restore = (state: JoinState<B, P>, input: JoinInput<B, P>, ctx: OperatorContext<JoinOutput<B, P>>): void => {
     if (input.side === "restore-build") {
       const b = input.element
-      if (!state.buildIds.has(b.id) && b.ts + beforeMs >= ctx.watermark) hold(state, b, ctx)
+      if (b.ts + beforeMs >= ctx.watermark && !isHeld(state.builds, state.first, b)) hold(state, b, ctx)
     } else if (input.side === "restore-probe") {
       const p = input.element
       if (state.pending.has(p.id) || state.joined.has(p.id)) return
@@ -181,7 +192,7 @@ export const make = <B extends JoinElement, P extends JoinElement>(
   }
 
   return {
-    create: () => ({ builds: [], first: 0, buildIds: new Set(), pending: new Map(), joined: new Map(), cleanupSlot: -Infinity, forgetSlot: -Infinity }),
+    create: () => ({ builds: [], first: 0, pending: new Map(), joined: new Map(), cleanupSlot: -Infinity, forgetSlot: -Infinity }),
     onElement: (state, input, ctx) =>
       input.side === "build" ? onBuild(state, input.element, ctx)
       : input.side === "probe" ? onProbe(state, input.element, ctx)
@@ -202,7 +213,7 @@ export const make = <B extends JoinElement, P extends JoinElement>(
       } else if (timer.namespace === CLEANUP) {
         const builds = state.builds
         let n = state.first
-        while (n < builds.length && builds[n]!.ts + beforeMs < t) state.buildIds.delete(builds[n++]!.id)
+        while (n < builds.length && builds[n]!.ts + beforeMs < t) n++
         if (n === builds.length) {
           builds.length = 0
           state.first = 0
@@ -220,7 +231,7 @@ export const make = <B extends JoinElement, P extends JoinElement>(
         joined.forEach((ts, id) => { if (ts + retentionMs < t) joined.delete(id) })
       }
     },
-    isEmpty: (state) => state.buildIds.size === 0 && state.pending.size === 0 && state.joined.size === 0,
-    measure: (state) => [state.buildIds.size, state.pending.size]
+    isEmpty: (state) => state.builds.length === state.first && state.pending.size === 0 && state.joined.size === 0,
+    measure: (state) => [state.builds.length - state.first, state.pending.size]
   }
 }

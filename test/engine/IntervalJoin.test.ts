@@ -123,6 +123,22 @@ describe("first-click interval join (SPEC §3)", () => {
     assert.strictEqual(h.out.filter((o) => o._tag === "LateBuild").length, 0)
   })
 
+  it("a click redelivered behind newer ones is found among the held clicks; another click of the same millisecond is held", () => {
+    const h = harness()
+    h.build(click("c2", T - 5_000))
+    h.build(click("c3", T - 5_000))
+    h.build(click("c9", T - 1_000))
+    h.build(click("c1", T - 5_000)) // new, out of order: sorted in before c2
+    h.build(click("c2", T - 5_000)) // redelivered, not the latest held
+    assert.deepStrictEqual(h.stats().held, 4)
+    h.advance(T - 2_000)
+    h.build(click("c3", T - 5_000)) // redelivered below the watermark, still held: not late
+    h.probe(checkout("k1", T))
+    h.advance(Infinity)
+    assert.deepStrictEqual(h.joined(), [["k1", "c1", false]])
+    assert.strictEqual(h.out.filter((o) => o._tag === "LateBuild").length, 0)
+  })
+
   it("writes a checkout only once the watermark reaches its time", () => {
     const h = harness()
     h.build(click("c1", T - 1))
