@@ -535,31 +535,37 @@ export class RecommenderModel {
     }
   }
 
-  /** space-saving: a new neighbour of a full list replaces the weakest and gets its count + 1 */
+  /**
+   * space-saving: a new neighbour of a full list replaces the weakest (the first of the least
+   * counted) and gets its count + 1. The search for `q` is a loop of its own over the ids and
+   * the weakest is looked for only when `q` is new to a full list: reading the counts beside
+   * the ids at every step was most of this method's time.
+   */
   private addNeighbour(p: number, q: number): void {
     const K = this.limits.neighboursPerProduct
+    if (K === 0) return
     const base = p * K
     const size = this.nbrSize[p]!
-    let weakest = -1
-    for (let i = 0; i < size; i++) {
-      if (this.nbrId[base + i] === q) {
-        const count = this.nbrCount[base + i]! + 1
-        this.nbrCount[base + i] = count
-        if (count > this.nbrMax[p]!) this.nbrMax[p] = count
-        return
-      }
-      if (weakest === -1 || this.nbrCount[base + i]! < this.nbrCount[base + weakest]!) weakest = i
-    }
-    let count = 1
-    if (size < K) {
-      this.nbrId[base + size] = q
-      this.nbrCount[base + size] = 1
+    const ids = this.nbrId, counts = this.nbrCount
+    const end = base + size
+    let at = base
+    while (at < end && ids[at] !== q) at++
+    let count: number
+    if (at < end) count = counts[at]! + 1
+    else if (size < K) {
+      ids[at] = q
+      count = 1
       this.nbrSize[p] = size + 1
     } else {
-      this.nbrId[base + weakest] = q
-      count = this.nbrCount[base + weakest]! + 1
-      this.nbrCount[base + weakest] = count
+      at = base
+      let least = counts[base]!
+      for (let i = base + 1; i < end; i++) {
+        if (counts[i]! < least) { least = counts[i]!; at = i }
+      }
+      ids[at] = q
+      count = least + 1
     }
+    counts[at] = count
     if (count > this.nbrMax[p]!) this.nbrMax[p] = count
   }
 
@@ -786,6 +792,14 @@ export class RecommenderModel {
   neighbourCount(productId: string): number {
     const p = this.productIndex.get(productId)
     return p === undefined ? 0 : this.nbrSize[p]!
+  }
+
+  /** a product's neighbours with their space-saving counts, in list order (for tests of the algorithm) */
+  neighbours(productId: string): ReadonlyArray<{ readonly productId: string; readonly count: number }> {
+    const p = this.productIndex.get(productId)
+    if (p === undefined) return []
+    const K = this.limits.neighboursPerProduct
+    return Array.from({ length: this.nbrSize[p]! }, (_, i) => ({ productId: this.productIds[this.nbrId[p * K + i]!]!, count: this.nbrCount[p * K + i]! }))
   }
 
   // ---------------------------------------------------------------- forgetting and restarts

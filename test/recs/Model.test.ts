@@ -48,6 +48,26 @@ describe("RecommenderModel", () => {
     assert.strictEqual(model.stats().products, 60)
   })
 
+  it("keeps co-occurring products with space-saving: a new one replaces the first of the least counted and gets its count + 1", () => {
+    const model = new RecommenderModel(catalog, { neighboursPerProduct: 3, coOccurrenceDepth: 1 })
+    let t = t0
+    // each user views P00, then one other product right after: one pair (P00, other) each
+    const pair = (other: string) => {
+      const user = `W${t}`
+      model.observe(user, "P00", "view", t++)
+      model.observe(user, other, "view", t++)
+    }
+    pair("P01"); pair("P01"); pair("P02"); pair("P03")
+    assert.deepStrictEqual(model.neighbours("P00"), [{ productId: "P01", count: 2 }, { productId: "P02", count: 1 }, { productId: "P03", count: 1 }])
+    pair("P04") // full: replaces P02, the first with the least count, and inherits 1 + 1
+    assert.deepStrictEqual(model.neighbours("P00"), [{ productId: "P01", count: 2 }, { productId: "P04", count: 2 }, { productId: "P03", count: 1 }])
+    pair("P03") // known: counted up in place
+    pair("P05") // the least counted is now P01 (2, first of the 2s)
+    assert.deepStrictEqual(model.neighbours("P00"), [{ productId: "P05", count: 3 }, { productId: "P04", count: 2 }, { productId: "P03", count: 2 }])
+    // and the other direction: P04's only neighbour is P00
+    assert.deepStrictEqual(model.neighbours("P04"), [{ productId: "P00", count: 1 }])
+  })
+
   it("tracks at most maxUsers users and products at most maxProducts", () => {
     const model = new RecommenderModel(catalog, { maxUsers: 50, maxProducts: 10 })
     for (let p = 0; p < 60; p++) model.observe("U0", productIds[p]!, "view", t0)
