@@ -112,7 +112,7 @@ export const defaultLimits: ModelLimits = {
   boughtPerUser: 16,
   neighboursPerProduct: 24,
   coOccurrenceWindowMs: 2 * 3_600_000,
-  coOccurrenceDepth: 10,
+  coOccurrenceDepth: 3,
   neighbourSources: 4,
   topPerCategory: 16,
   topPerBrand: 8,
