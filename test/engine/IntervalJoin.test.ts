@@ -139,6 +139,20 @@ describe("first-click interval join (SPEC §3)", () => {
     assert.strictEqual(h.out.filter((o) => o._tag === "LateBuild").length, 0)
   })
 
+  it("clicks stamped with one time (a batch's clock): each new id is held once, a redelivery of any of them is found", () => {
+    const h = harness()
+    const ids = ["c5", "c12", "c3", "c40", "c1"] // not in id order: each is sorted in by id
+    for (const id of ids) h.build(click(id, T - 5_000))
+    for (const id of [...ids].reverse()) h.build(click(id, T - 5_000)) // redelivered: the tail's time, any place in it
+    assert.strictEqual(h.stats().held, 5)
+    assert.deepStrictEqual(h.state()!.builds.map((c) => c.id), ["c1", "c12", "c3", "c40", "c5"])
+    h.build(click("c0", T - 5_000)) // one more of that millisecond, new
+    assert.strictEqual(h.stats().held, 6)
+    h.probe(checkout("k1", T))
+    h.advance(Infinity)
+    assert.deepStrictEqual(h.joined(), [["k1", "c0", false]])
+  })
+
   it("writes a checkout only once the watermark reaches its time", () => {
     const h = harness()
     h.build(click("c1", T - 1))
