@@ -19,8 +19,17 @@ export interface Aligned<R> {
   readonly record: R
 }
 
+/**
+ * Released records before a lane's head are let go of once there are this many and they are
+ * at least half of its array: a lane that never empties (a topic read ahead of the others in
+ * event time) would otherwise keep every record it ever released, each promoted and marked
+ * by the collector with the message it points at.
+ */
+const COMPACT_AFTER = 1_024
+
 interface Lane<R> {
   readonly index: number
+  /** records from `head` on wait; those before it were released */
   items: Array<R>
   head: number
   /** no record will ever be added */
@@ -50,8 +59,10 @@ export class InputAligner<R> {
 
   push(partition: number, records: ReadonlyArray<R>): void {
     const lane = this.lanes[partition]!
-    if (lane.head > 0 && lane.head === lane.items.length) {
-      lane.items = []
+    if (lane.head === lane.items.length) {
+      if (lane.head > 0) { lane.items = []; lane.head = 0 }
+    } else if (lane.head >= COMPACT_AFTER && lane.head * 2 >= lane.items.length) {
+      lane.items = lane.items.slice(lane.head)
       lane.head = 0
     }
     for (let i = 0; i < records.length; i++) lane.items.push(records[i]!)
@@ -67,6 +78,11 @@ export class InputAligner<R> {
     const out: Array<number> = []
     for (const lane of this.lanes) if (!lane.ended && lane.head === lane.items.length) out.push(lane.index)
     return out
+  }
+
+  /** Records a partition's lane still points at, released ones included (what it keeps alive). */
+  retained(partition: number): number {
+    return this.lanes[partition]!.items.length
   }
 
   buffered(partition: number): number {
