@@ -49,37 +49,61 @@ export type JoinOutput<B, P> =
   | { readonly _tag: "Joined"; readonly probe: P; readonly match: B | undefined; readonly late: boolean; readonly watermark: number; readonly message?: Envelope | undefined }
   | { readonly _tag: "LateBuild"; readonly build: B; readonly key: string; readonly watermark: number; readonly message?: Envelope | undefined }
 
-export interface JoinState<B, P> {
+/**
+ * How held build elements are stored: their id, time and match key in columns of the key's
+ * state, with one value of the caller's beside them (`keep`: what the output needs besides,
+ * e.g. a click's source), and the element made again from those (`rebuild`) for a match.
+ * Columns, not the elements: an element held for the window was three heap objects (itself,
+ * its time boxed as a heap number, its id), each copied when promoted and visited by every
+ * major collection; a time in a number array is stored unboxed. Measured on a replay of 1 M
+ * events, holding the clicks was a fifth of the process's CPU (see the README).
+ */
+export interface BuildColumns<B extends JoinElement, X> {
+  readonly keep: (b: B) => X
+  readonly rebuild: (id: string, ts: number, matchKey: string | null, kept: X) => B
+}
+
+/** Builds that are nothing but id, time and match key. */
+export const plainColumns: BuildColumns<JoinElement, undefined> = {
+  keep: () => undefined,
+  rebuild: (id, ts, matchKey) => ({ id, ts, matchKey })
+}
+
+export interface JoinState<P, X = undefined> {
   /**
-   * held build elements from `first` on, sorted by (ts, id): the first match, and a
-   * redelivered element, are a binary search away. Cleanup moves `first` and compacts the
-   * array once half of it is gone.
+   * held build elements from `first` on, sorted by (ts, id), as columns of one index: the
+   * first match, and a redelivered element, are a binary search over `times` away. Cleanup
+   * moves `first` and compacts the columns once half of them is gone.
    */
-  builds: Array<B>
+  times: Array<number>
+  ids: Array<string>
+  matchKeys: Array<string | null>
+  kept: Array<X>
   first: number
-  /**
-   * the time of the last held build (−∞ with none): the newest, since they are sorted; it
-   * is `builds[builds.length − 1].ts`, kept here so that the usual element, newer than all,
-   * is told apart from the state object alone, without reading the array's tail and the
-   * element it points at (a join microbenchmark, 880 k clicks of 1000 users: 0.085–0.12 →
-   * 0.07–0.09 µs a click; what made `onBuild` 0.5 µs a click in a member was the binary
-   * search of `isHeld`, see there)
-   */
-  lastTs: number
   /** on-time probes waiting for the watermark */
   readonly pending: Map<string, P>
   /** ids of probes already joined → their time, for dedup */
   readonly joined: Map<string, number>
-  /** the latest cleanup and forget slots registered for this key (registering one again would be a no-op) */
+  /**
+   * the key's one cleanup timer (−∞ with none): the slot its oldest build expires in; when it
+   * fires it registers the next. One per slot a key had a build in was ~125 k timers in the
+   * queue with 1 M clicks held (1000 users), each an object and a heap number, and each
+   * registration and firing a walk of that heap
+   */
   cleanupSlot: number
+  /** the latest forget slot registered for this key (registering one again would be a no-op) */
   forgetSlot: number
 }
 
-export interface IntervalJoinOptions {
+/** How many build elements `state` holds. */
+export const heldCount = (state: JoinState<unknown, unknown>): number => state.times.length - state.first
+
+export interface IntervalJoinOptions<B extends JoinElement, X> {
   /** how far before a probe a build element may be, in ms (both ends inclusive) */
   readonly beforeMs: number
   /** how long after its time a joined probe's id is remembered for dedup, in ms */
   readonly retentionMs: number
+  readonly columns: BuildColumns<B, X>
 }
 
 const EMIT = 0
@@ -87,21 +111,20 @@ const CLEANUP = 1
 const FORGET = 2
 
 /**
- * Cleanup and forget timers are rounded up to this granularity: one timer per key per slot
- * instead of one per element. They only bound memory; which builds count as held is decided
- * exactly, against the watermark, when matching.
+ * Cleanup and forget timers are rounded up to this granularity: a key's cleanup fires at most
+ * once a slot, and a forget timer is one per key per slot instead of one per probe. They only
+ * bound memory; which builds count as held is decided exactly, against the watermark, when
+ * matching.
  */
 const SLOT_MS = 10_000
 const slotAfter = (t: number): number => Math.ceil(t / SLOT_MS) * SLOT_MS
 
-const before = (a: JoinElement, b: JoinElement): boolean => a.ts < b.ts || (a.ts === b.ts && a.id < b.id)
-
-/** Index of the first element with ts ≥ `ts` in a (ts, id)-sorted array. */
-const lowerBound = (builds: ReadonlyArray<JoinElement>, ts: number, from: number): number => {
-  let lo = from, hi = builds.length
+/** Index of the first held time ≥ `ts` (times sorted, from `from` on). */
+const lowerBound = (times: ReadonlyArray<number>, ts: number, from: number): number => {
+  let lo = from, hi = times.length
   while (lo < hi) {
     const mid = (lo + hi) >> 1
-    if (builds[mid]!.ts < ts) lo = mid + 1
+    if (times[mid]! < ts) lo = mid + 1
     else hi = mid
   }
   return lo
@@ -111,48 +134,50 @@ const lowerBound = (builds: ReadonlyArray<JoinElement>, ts: number, from: number
  * Whether `b` is held already: a redelivery carries the same id and time. No id set per key:
  * most elements are newer than every one held, which one comparison shows; one of the newest
  * millisecond (coarse clocks: a producer stamping a batch with one time, timestamps in whole
- * seconds) is compared with the tail's elements of that time, read from the end; the rest
- * are a binary search away. The set, looked up and added to for every element, was a third
- * of the join's time (2.8 → 1.8 s in a profiled drain of 1 M events) and 29 bytes of each
- * held click.
+ * seconds) is compared with the tail's ids of that time, read from the end; the rest are a
+ * binary search away. The set, looked up and added to for every element, was a third of the
+ * join's time (2.8 → 1.8 s in a profiled drain of 1 M events) and 29 bytes of each held click.
  */
-const isHeld = (builds: ReadonlyArray<JoinElement>, first: number, lastTs: number, b: JoinElement): boolean => {
-  if (lastTs < b.ts) return false // newer than every held one, or none held
-  const n = builds.length
-  if (lastTs === b.ts) {
-    // the binary search over ~900 held clicks a user touched ~10 of them, each a cache miss,
-    // for an element that is at the tail's time (the bench's producer stamps 20 000 at once)
-    for (let i = n - 1; i >= first && builds[i]!.ts === b.ts; i--) if (builds[i]!.id === b.id) return true
+const isHeld = (state: JoinState<unknown, unknown>, b: JoinElement): boolean => {
+  const { times, ids, first } = state
+  const n = times.length
+  if (n === first || times[n - 1]! < b.ts) return false // none held, or newer than every one held
+  if (times[n - 1] === b.ts) {
+    for (let i = n - 1; i >= first && times[i] === b.ts; i--) if (ids[i] === b.id) return true
     return false
   }
-  for (let i = lowerBound(builds, b.ts, first); i < n && builds[i]!.ts === b.ts; i++) if (builds[i]!.id === b.id) return true
+  for (let i = lowerBound(times, b.ts, first); i < n && times[i] === b.ts; i++) if (ids[i] === b.id) return true
   return false
 }
 
 /**
- * The best match for `probe` among `builds` from index `first` (sorted by ts, id), or
- * undefined: the first in order within the window whose match key fits. `heldAfter`: builds
- * with ts + before below it are gone.
+ * The index of the best match for `probe` among the held builds, or −1: the first in order
+ * within the window whose match key fits. `heldAfter`: builds with ts + before below it are gone.
  */
-export const firstMatch = <B extends JoinElement>(
-  builds: ReadonlyArray<B>, first: number, probe: JoinElement, beforeMs: number, heldAfter: number
-): B | undefined => {
+export const firstMatch = (state: JoinState<unknown, unknown>, probe: JoinElement, beforeMs: number, heldAfter: number): number => {
+  const { times, matchKeys } = state
   const from = Math.max(probe.ts - beforeMs, heldAfter - beforeMs)
-  for (let i = lowerBound(builds, from, first); i < builds.length; i++) {
-    const b = builds[i]!
-    if (b.ts > probe.ts) return undefined
-    if (b.matchKey === null || b.matchKey === probe.matchKey) return b
+  for (let i = lowerBound(times, from, state.first); i < times.length; i++) {
+    if (times[i]! > probe.ts) return -1
+    const key = matchKeys[i]!
+    if (key === null || key === probe.matchKey) return i
   }
-  return undefined
+  return -1
 }
 
-export const make = <B extends JoinElement, P extends JoinElement>(
-  options: IntervalJoinOptions
-): KeyedOperator<JoinState<B, P>, JoinInput<B, P>, JoinOutput<B, P>> => {
-  const { beforeMs, retentionMs } = options
+export const make = <B extends JoinElement, P extends JoinElement, X = undefined>(
+  options: IntervalJoinOptions<B, X>
+): KeyedOperator<JoinState<P, X>, JoinInput<B, P>, JoinOutput<B, P>> => {
+  const { beforeMs, retentionMs, columns } = options
+  type State = JoinState<P, X>
 
-  const onBuild = (state: JoinState<B, P>, b: B, ctx: OperatorContext<JoinOutput<B, P>>): void => {
-    if (isHeld(state.builds, state.first, state.lastTs, b)) return // redelivered
+  const matchOf = (state: State, p: JoinElement, heldAfter: number): B | undefined => {
+    const i = firstMatch(state, p, beforeMs, heldAfter)
+    return i < 0 ? undefined : columns.rebuild(state.ids[i]!, state.times[i]!, state.matchKeys[i]!, state.kept[i]!)
+  }
+
+  const onBuild = (state: State, b: B, ctx: OperatorContext<JoinOutput<B, P>>): void => {
+    if (isHeld(state, b)) return // redelivered
     if (b.ts < ctx.watermark) {
       ctx.emit({ _tag: "LateBuild", build: b, key: ctx.key, watermark: ctx.watermark, message: ctx.message })
       return
@@ -160,29 +185,75 @@ export const make = <B extends JoinElement, P extends JoinElement>(
     hold(state, b, ctx)
   }
 
-  const hold = (state: JoinState<B, P>, b: B, ctx: OperatorContext<JoinOutput<B, P>>): void => {
-    const builds = state.builds
-    if (b.ts > state.lastTs) {
-      builds.push(b) // the usual case: newer than all
-      state.lastTs = b.ts
+  const hold = (state: State, b: B, ctx: OperatorContext<JoinOutput<B, P>>): void => {
+    const { times, ids, matchKeys, kept } = state
+    const n = times.length
+    const ts = b.ts, kept1 = columns.keep(b)
+    if (n === state.first || times[n - 1]! < ts) {
+      // the usual case: newer than all
+      times.push(ts)
+      ids.push(b.id)
+      matchKeys.push(b.matchKey)
+      kept.push(kept1)
     } else {
-      let i = builds.length
-      builds.push(b)
+      // sorted in by (ts, id): moved up one place from the end
+      let i = n
+      times.push(ts)
+      ids.push(b.id)
+      matchKeys.push(b.matchKey)
+      kept.push(kept1)
       const first = state.first
-      while (i > first && before(b, builds[i - 1]!)) { builds[i] = builds[i - 1]!; i-- }
-      builds[i] = b
+      while (i > first && (ts < times[i - 1]! || (ts === times[i - 1] && b.id < ids[i - 1]!))) {
+        times[i] = times[i - 1]!
+        ids[i] = ids[i - 1]!
+        matchKeys[i] = matchKeys[i - 1]!
+        kept[i] = kept[i - 1]!
+        i--
+      }
+      times[i] = ts
+      ids[i] = b.id
+      matchKeys[i] = b.matchKey
+      kept[i] = kept1
     }
-    const slot = slotAfter(b.ts + beforeMs + 1)
-    if (slot !== state.cleanupSlot) {
+    // one cleanup timer per key, for its oldest build: an older one than that held moves it earlier
+    const slot = slotAfter(ts + beforeMs + 1)
+    if (slot < state.cleanupSlot || state.cleanupSlot === -Infinity) {
       state.cleanupSlot = slot
       ctx.registerTimer(slot, CLEANUP)
     }
   }
 
-  const onProbe = (state: JoinState<B, P>, p: P, ctx: OperatorContext<JoinOutput<B, P>>): void => {
+  /** Drops the held builds before index `n` (cleanup). */
+  const dropBefore = (state: State, n: number): void => {
+    const length = state.times.length
+    if (n === length) {
+      state.times.length = 0
+      state.ids.length = 0
+      state.matchKeys.length = 0
+      state.kept.length = 0
+      state.first = 0
+    } else if (n > 32 && n * 2 > length) {
+      state.times = state.times.slice(n)
+      state.ids = state.ids.slice(n)
+      state.matchKeys = state.matchKeys.slice(n)
+      state.kept = state.kept.slice(n)
+      state.first = 0
+    } else {
+      // let go of what they point at now (times are unboxed: nothing to let go of)
+      const { ids, matchKeys, kept } = state
+      for (let i = state.first; i < n; i++) {
+        ids[i] = ""
+        matchKeys[i] = null
+        kept[i] = undefined as X
+      }
+      state.first = n
+    }
+  }
+
+  const onProbe = (state: State, p: P, ctx: OperatorContext<JoinOutput<B, P>>): void => {
     if (state.pending.has(p.id) || state.joined.has(p.id)) return // redelivered
     if (p.ts < ctx.watermark) {
-      ctx.emit({ _tag: "Joined", probe: p, match: firstMatch(state.builds, state.first, p, beforeMs, ctx.watermark), late: true, watermark: ctx.watermark, message: ctx.message })
+      ctx.emit({ _tag: "Joined", probe: p, match: matchOf(state, p, ctx.watermark), late: true, watermark: ctx.watermark, message: ctx.message })
       remember(state, p, ctx)
       return
     }
@@ -190,10 +261,10 @@ export const make = <B extends JoinElement, P extends JoinElement>(
     ctx.registerTimer(p.ts, EMIT)
   }
 
-  const restore = (state: JoinState<B, P>, input: JoinInput<B, P>, ctx: OperatorContext<JoinOutput<B, P>>): void => {
+  const restore = (state: State, input: JoinInput<B, P>, ctx: OperatorContext<JoinOutput<B, P>>): void => {
     if (input.side === "restore-build") {
       const b = input.element
-      if (b.ts + beforeMs >= ctx.watermark && !isHeld(state.builds, state.first, state.lastTs, b)) hold(state, b, ctx)
+      if (b.ts + beforeMs >= ctx.watermark && !isHeld(state, b)) hold(state, b, ctx)
     } else if (input.side === "restore-probe") {
       const p = input.element
       if (state.pending.has(p.id) || state.joined.has(p.id)) return
@@ -206,7 +277,7 @@ export const make = <B extends JoinElement, P extends JoinElement>(
     }
   }
 
-  const remember = (state: JoinState<B, P>, p: P, ctx: OperatorContext<JoinOutput<B, P>>): void => {
+  const remember = (state: State, p: P, ctx: OperatorContext<JoinOutput<B, P>>): void => {
     state.joined.set(p.id, p.ts)
     const slot = slotAfter(p.ts + retentionMs + 1)
     if (slot !== state.forgetSlot) {
@@ -216,7 +287,9 @@ export const make = <B extends JoinElement, P extends JoinElement>(
   }
 
   return {
-    create: () => ({ builds: [], first: 0, lastTs: -Infinity, pending: new Map(), joined: new Map(), cleanupSlot: -Infinity, forgetSlot: -Infinity }),
+    create: (): State => ({
+      times: [], ids: [], matchKeys: [], kept: [], first: 0, pending: new Map(), joined: new Map(), cleanupSlot: -Infinity, forgetSlot: -Infinity
+    }),
     onElement: (state, input, ctx) =>
       input.side === "build" ? onBuild(state, input.element, ctx)
       : input.side === "probe" ? onProbe(state, input.element, ctx)
@@ -231,23 +304,21 @@ export const make = <B extends JoinElement, P extends JoinElement>(
         state.pending.forEach((p, id) => {
           if (p.ts > t) return
           state.pending.delete(id)
-          ctx.emit({ _tag: "Joined", probe: p, match: firstMatch(state.builds, state.first, p, beforeMs, -Infinity), late: false, watermark: ctx.watermark })
+          ctx.emit({ _tag: "Joined", probe: p, match: matchOf(state, p, -Infinity), late: false, watermark: ctx.watermark })
           remember(state, p, ctx)
         })
       } else if (timer.namespace === CLEANUP) {
-        const builds = state.builds
+        const times = state.times
         let n = state.first
-        while (n < builds.length && builds[n]!.ts + beforeMs < t) n++
-        if (n === builds.length) {
-          builds.length = 0
-          state.first = 0
-          state.lastTs = -Infinity
-        } else if (n > 32 && n * 2 > builds.length) {
-          state.builds = builds.slice(n)
-          state.first = 0
-        } else {
-          for (let i = state.first; i < n; i++) builds[i] = undefined as unknown as B // let go of them now
-          state.first = n
+        while (n < times.length && times[n]! + beforeMs < t) n++
+        dropBefore(state, n)
+        // the key's timer (not one it replaced by an earlier one) registers the next, for the oldest left
+        if (t === state.cleanupSlot) {
+          state.cleanupSlot = -Infinity
+          if (heldCount(state) > 0) {
+            state.cleanupSlot = slotAfter(state.times[state.first]! + beforeMs + 1)
+            ctx.registerTimer(state.cleanupSlot, CLEANUP)
+          }
         }
       } else if (timer.namespace === FORGET) {
         // fired: a probe remembered later for this slot (one already older than the retention) registers it again
@@ -256,7 +327,7 @@ export const make = <B extends JoinElement, P extends JoinElement>(
         joined.forEach((ts, id) => { if (ts + retentionMs < t) joined.delete(id) })
       }
     },
-    isEmpty: (state) => state.builds.length === state.first && state.pending.size === 0 && state.joined.size === 0,
-    measure: (state) => [state.builds.length - state.first, state.pending.size]
+    isEmpty: (state) => state.times.length === state.first && state.pending.size === 0 && state.joined.size === 0,
+    measure: (state) => [heldCount(state), state.pending.size]
   }
 }

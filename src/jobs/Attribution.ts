@@ -31,7 +31,13 @@ export interface CheckoutElement extends IntervalJoin.JoinElement {
 
 export type AttributionInput = IntervalJoin.JoinInput<ClickElement, CheckoutElement>
 export type AttributionOutput = IntervalJoin.JoinOutput<ClickElement, CheckoutElement>
-export type AttributionState = IntervalJoin.JoinState<ClickElement, CheckoutElement>
+export type AttributionState = IntervalJoin.JoinState<CheckoutElement, string>
+
+/** A held click's columns: its source beside the join's own. */
+const clickColumns: IntervalJoin.BuildColumns<ClickElement, string> = {
+  keep: (click) => click.source,
+  rebuild: (id, ts, matchKey, source) => ({ id, ts, matchKey, source })
+}
 
 export interface Topics {
   readonly clicks: string
@@ -74,7 +80,7 @@ export const input = (event: ShopEvent, message: Envelope): AttributionInput => 
 export const retainMs = (options: AttributionOptions): number => Math.max(options.dedupRetentionMs, options.windowMs)
 
 export const operator = (options: AttributionOptions) =>
-  IntervalJoin.make<ClickElement, CheckoutElement>({ beforeMs: options.windowMs, retentionMs: retainMs(options) })
+  IntervalJoin.make<ClickElement, CheckoutElement, string>({ beforeMs: options.windowMs, retentionMs: retainMs(options), columns: clickColumns })
 
 /** The job's name: its positions in source_positions, its figures on the status page. */
 export const JOB = "attribution"

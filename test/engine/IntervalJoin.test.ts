@@ -15,8 +15,8 @@ const checkout = (id: string, ts: number, product = "p1"): El => ({ id, ts, matc
 const T = Date.parse("2026-11-23T12:00:00Z")
 
 const harness = () => {
-  const group = new KeyGroup<JoinState<El, El>, IntervalJoin.JoinInput<El, El>, JoinOutput<El, El>>(
-    IntervalJoin.make<El, El>({ beforeMs: A, retentionMs: A })
+  const group = new KeyGroup<JoinState<El>, IntervalJoin.JoinInput<El, El>, JoinOutput<El, El>>(
+    IntervalJoin.make<El, El>({ beforeMs: A, retentionMs: A, columns: IntervalJoin.plainColumns })
   )
   let wm = -Infinity
   const out: Array<JoinOutput<El, El>> = []
@@ -145,7 +145,7 @@ describe("first-click interval join (SPEC §3)", () => {
     for (const id of ids) h.build(click(id, T - 5_000))
     for (const id of [...ids].reverse()) h.build(click(id, T - 5_000)) // redelivered: the tail's time, any place in it
     assert.strictEqual(h.stats().held, 5)
-    assert.deepStrictEqual(h.state()!.builds.map((c) => c.id), ["c1", "c12", "c3", "c40", "c5"])
+    assert.deepStrictEqual(h.state()!.ids.slice(h.state()!.first), ["c1", "c12", "c3", "c40", "c5"])
     h.build(click("c0", T - 5_000)) // one more of that millisecond, new
     assert.strictEqual(h.stats().held, 6)
     h.probe(checkout("k1", T))
@@ -193,6 +193,31 @@ describe("first-click interval join (SPEC §3)", () => {
     // its memory is released within one cleanup slot
     h.advance(T + A + 1 + 10_000)
     assert.strictEqual(h.stats().held, 0)
+  })
+
+  it("keeps one cleanup timer per key however many slots its clicks span, and drops each click on time", () => {
+    const h = harness()
+    for (let i = 0; i < 360; i++) h.build(click(`c${i}`, T + i * 10_000)) // an hour of clicks, one per 10 s slot
+    assert.strictEqual(h.stats().timers, 1)
+    h.advance(T + A + 50_001) // the clicks of T .. T + 40 s are past A
+    assert.strictEqual(h.stats().held, 355)
+    assert.strictEqual(h.stats().timers, 1)
+    // late: c5, exactly A before it, is still in memory (until its slot's cleanup) but past A at this watermark
+    h.probe(checkout("k1", T + 50_000 + A))
+    assert.deepStrictEqual(h.joined(), [["k1", "c6", true]])
+    h.advance(Infinity)
+    assert.deepStrictEqual(h.stats(), { keys: 0, held: 0, pending: 0, timers: 0 })
+  })
+
+  it("a click held after newer ones moves the key's cleanup earlier: it is dropped in its own slot", () => {
+    const h = harness()
+    h.build(click("c2", T + 30_000))
+    h.build(click("c1", T)) // on time (no watermark yet), older than c2
+    h.advance(T + A + 10_000)
+    assert.strictEqual(h.stats().held, 1, "c1 dropped at its own slot, not c2's")
+    assert.deepStrictEqual(h.state()!.ids.slice(h.state()!.first), ["c2"])
+    h.advance(T + A + 40_000)
+    assert.deepStrictEqual(h.stats(), { keys: 0, held: 0, pending: 0, timers: 0 })
   })
 
   it("a watermark jump fires timers in time order: early cleanup never hides a click from a later checkout", () => {
