@@ -220,6 +220,23 @@ describe("first-click interval join (SPEC §3)", () => {
     assert.deepStrictEqual(h.stats(), { keys: 0, held: 0, pending: 0, timers: 0 })
   })
 
+  it("keeps one forget timer per key, and forgets each checkout, late ones too, once its time is past the memory", () => {
+    const h = harness()
+    for (let i = 0; i < 100; i++) h.probe(checkout(`k${i}`, T + i * 10_000))
+    h.advance(T + 100 * 10_000) // every one joined (no clicks): remembered
+    assert.strictEqual(h.state()!.joined.size, 100)
+    h.probe(checkout("late", T + 5_000)) // late and older than all but k0: sorted in
+    assert.strictEqual(h.stats().timers, 1)
+    h.advance(T + A + 20_001) // k0, late (T + 5 s) and k1 (T + 10 s) are past the memory; k2 (T + 20 s) is not
+    assert.deepStrictEqual([...h.state()!.joined].slice(0, 3).sort(), ["k2", "k3", "k4"])
+    assert.strictEqual(h.state()!.joined.size, 98)
+    h.probe(checkout("k2", T + 20_000)) // still remembered: a redelivery
+    h.probe(checkout("k1", T + 10_000)) // forgotten: joined again, late
+    assert.deepStrictEqual(h.joined().slice(100), [["late", null, true], ["k1", null, true]])
+    h.advance(Infinity)
+    assert.deepStrictEqual(h.stats(), { keys: 0, held: 0, pending: 0, timers: 0 })
+  })
+
   it("a watermark jump fires timers in time order: early cleanup never hides a click from a later checkout", () => {
     const h = harness()
     h.build(click("c1", T))
