@@ -112,6 +112,8 @@ export interface IntervalJoinOptions<B extends JoinElement, X> {
   /** how long after its time a joined probe's id is remembered for dedup, in ms */
   readonly retentionMs: number
   readonly columns: BuildColumns<B, X>
+  /** the cleanup and forget timers' granularity, in ms (default: `defaultSlotMs`) */
+  readonly slotMs?: number
 }
 
 const EMIT = 0
@@ -119,12 +121,17 @@ const CLEANUP = 1
 const FORGET = 2
 
 /**
- * Cleanup and forget timers are rounded up to this granularity: a key has one of each, for
- * its oldest element, and each fires at most once a slot. They only bound memory; which
- * builds count as held is decided exactly, against the watermark, when matching.
+ * Cleanup and forget timers are rounded up to a slot: a key has one of each, for its oldest
+ * element, and each fires at most once a slot. They only bound memory: which builds count as
+ * held is decided exactly, against the watermark, when matching, and a probe is remembered at
+ * least for the retention. So the slot is a twelfth of the shorter of the two (at most 5
+ * minutes, at least a second): state lingers at most that long past its time, ~8 % more held
+ * clicks in a steady state, for a twelfth of the timers a fixed 10 s slot fired with a window
+ * of an hour. Measured (a replay of the bench's 1 M events, attribution alone, CPU of every
+ * thread): 10 s slots 5.45–6.77 s, 60 s 4.62–5.73 s, 300 s 4.52–5.03 s.
  */
-const SLOT_MS = 10_000
-const slotAfter = (t: number): number => Math.ceil(t / SLOT_MS) * SLOT_MS
+export const defaultSlotMs = (beforeMs: number, retentionMs: number): number =>
+  Math.min(300_000, Math.max(1_000, Math.floor(Math.min(beforeMs, retentionMs) / 12)))
 
 /** Index of the first held time ≥ `ts` (times sorted, from `from` on). */
 const lowerBound = (times: ReadonlyArray<number>, ts: number, from: number): number => {
@@ -176,6 +183,8 @@ export const make = <B extends JoinElement, P extends JoinElement, X = undefined
   options: IntervalJoinOptions<B, X>
 ): KeyedOperator<JoinState<P, X>, JoinInput<B, P>, JoinOutput<B, P>> => {
   const { beforeMs, retentionMs, columns } = options
+  const slotMs = options.slotMs ?? defaultSlotMs(beforeMs, retentionMs)
+  const slotAfter = (t: number): number => Math.ceil(t / slotMs) * slotMs
   type State = JoinState<P, X>
 
   const matchOf = (state: State, p: JoinElement, heldAfter: number): B | undefined => {

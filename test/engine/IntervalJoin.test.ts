@@ -14,9 +14,12 @@ const checkout = (id: string, ts: number, product = "p1"): El => ({ id, ts, matc
 
 const T = Date.parse("2026-11-23T12:00:00Z")
 
-const harness = () => {
+/** the timers' slot with A for the window and the retention (the default, as attribution has it) */
+const SLOT = IntervalJoin.defaultSlotMs(A, A)
+
+const harness = (slotMs?: number) => {
   const group = new KeyGroup<JoinState<El>, IntervalJoin.JoinInput<El, El>, JoinOutput<El, El>>(
-    IntervalJoin.make<El, El>({ beforeMs: A, retentionMs: A, columns: IntervalJoin.plainColumns })
+    IntervalJoin.make<El, El>({ beforeMs: A, retentionMs: A, columns: IntervalJoin.plainColumns, ...(slotMs === undefined ? {} : { slotMs }) })
   )
   let wm = -Infinity
   const out: Array<JoinOutput<El, El>> = []
@@ -190,13 +193,15 @@ describe("first-click interval join (SPEC §3)", () => {
     h.advance(T + A + 1)
     h.probe(checkout("k1", T + 10)) // late, and c1 is gone: no match
     assert.deepStrictEqual(h.joined(), [["k0", "c1", true], ["k1", null, true]])
-    // its memory is released within one cleanup slot
-    h.advance(T + A + 1 + 10_000)
+    // its memory is released within one cleanup slot, not before it
+    h.advance(T + A + SLOT - 1)
+    assert.strictEqual(h.stats().held, 1)
+    h.advance(T + A + SLOT)
     assert.strictEqual(h.stats().held, 0)
   })
 
   it("keeps one cleanup timer per key however many slots its clicks span, and drops each click on time", () => {
-    const h = harness()
+    const h = harness(10_000)
     for (let i = 0; i < 360; i++) h.build(click(`c${i}`, T + i * 10_000)) // an hour of clicks, one per 10 s slot
     assert.strictEqual(h.stats().timers, 1)
     h.advance(T + A + 50_001) // the clicks of T .. T + 40 s are past A
@@ -210,7 +215,7 @@ describe("first-click interval join (SPEC §3)", () => {
   })
 
   it("a click held after newer ones moves the key's cleanup earlier: it is dropped in its own slot", () => {
-    const h = harness()
+    const h = harness(10_000)
     h.build(click("c2", T + 30_000))
     h.build(click("c1", T)) // on time (no watermark yet), older than c2
     h.advance(T + A + 10_000)
@@ -221,7 +226,7 @@ describe("first-click interval join (SPEC §3)", () => {
   })
 
   it("keeps one forget timer per key, and forgets each checkout, late ones too, once its time is past the memory", () => {
-    const h = harness()
+    const h = harness(10_000)
     for (let i = 0; i < 100; i++) h.probe(checkout(`k${i}`, T + i * 10_000))
     h.advance(T + 100 * 10_000) // every one joined (no clicks): remembered
     assert.strictEqual(h.state()!.joined.size, 100)
@@ -235,6 +240,23 @@ describe("first-click interval join (SPEC §3)", () => {
     assert.deepStrictEqual(h.joined().slice(100), [["late", null, true], ["k1", null, true]])
     h.advance(Infinity)
     assert.deepStrictEqual(h.stats(), { keys: 0, held: 0, pending: 0, timers: 0 })
+  })
+
+  it("the default slot is a twelfth of the shorter of the window and the retention, from 1 s to 5 min", () => {
+    assert.strictEqual(IntervalJoin.defaultSlotMs(3_600_000, 3_600_000), 300_000)
+    assert.strictEqual(IntervalJoin.defaultSlotMs(600_000, 3_600_000), 50_000)
+    assert.strictEqual(IntervalJoin.defaultSlotMs(86_400_000, 120_000), 10_000)
+    assert.strictEqual(IntervalJoin.defaultSlotMs(0, 3_600_000), 1_000)
+  })
+
+  it("with a coarse slot, matching is still exact: a click past A is never matched, though still in memory", () => {
+    const h = harness()
+    h.build(click("c1", T))
+    h.build(click("c2", T + 1))
+    h.advance(T + A + 1) // c1 is past A; its slot has not come
+    assert.strictEqual(h.stats().held, 2)
+    h.probe(checkout("k1", T + A)) // late; exactly A after c1, but the watermark is past c1 + A
+    assert.deepStrictEqual(h.joined(), [["k1", "c2", true]])
   })
 
   it("a watermark jump fires timers in time order: early cleanup never hides a click from a later checkout", () => {

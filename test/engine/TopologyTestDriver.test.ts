@@ -5,7 +5,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { heldCount } from "../../src/engine/IntervalJoin.ts"
+import { defaultSlotMs, heldCount } from "../../src/engine/IntervalJoin.ts"
 import { TopologyTestDriver } from "../../src/engine/TopologyTestDriver.ts"
 import type { AttributionOutput, AttributionState } from "../../src/jobs/Attribution.ts"
 import { checkoutJson, clickJson } from "../support/JobDriver.ts"
@@ -93,8 +93,9 @@ describe("TopologyTestDriver: SPEC §2–3 on the task step", () => {
     d.pipe("checkouts", checkoutJson("k1", "u1", T + 1_000), { backlog: true })
     d.pipe("checkouts", checkoutJson("k1", "u1", T + 1_000), { backlog: true })
     assert.strictEqual(heldOf(d.state<AttributionState>("attribution", "u1")), 1, "one click held, not two")
-    d.pipe("clicks", clickJson("later", "u2", T + A + 60_000))
-    d.pipe("checkouts", checkoutJson("k2", "u2", T + A + 60_000))
+    // past c1's cleanup slot (the join's timers' granularity)
+    d.pipe("clicks", clickJson("later", "u2", T + A + defaultSlotMs(A, A)))
+    d.pipe("checkouts", checkoutJson("k2", "u2", T + A + defaultSlotMs(A, A)))
     d.advanceWallClock(I)
     assert.deepStrictEqual(joined(d), [["k1", "c1", false], ["k2", "later", false]], "one result for the checkout delivered twice")
     assert.strictEqual(heldOf(d.state<AttributionState>("attribution", "u1")), 0, "c1 dropped by its cleanup timer")
