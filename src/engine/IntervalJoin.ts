@@ -13,7 +13,8 @@
  *   watermark parked at the largest event time of a quiet input is why the rule is "reaches".)
  * - A late probe is joined at once against what is still held, and flagged late.
  * - A late build element joins nothing and is reported.
- * - A build element is dropped once b.ts + before is below the watermark (timer).
+ * - A build element counts as gone once b.ts + before is below the watermark; its memory is
+ *   let go of at its slot's cleanup timer.
  * - A redelivered element changes nothing: a build element is the same event again (the same
  *   id at the same time) as one still held, found in the sorted builds; probes' ids are
  *   remembered for `retention` after their time.
@@ -56,7 +57,7 @@ export type JoinOutput<B, P> =
  * Columns, not the elements: an element held for the window was three heap objects (itself,
  * its time boxed as a heap number, its id), each copied when promoted and visited by every
  * major collection; a time in a number array is stored unboxed. Measured on a replay of 1 M
- * events, holding the clicks was a fifth of the process's CPU (see the README).
+ * events, holding the clicks that way was 17–30 % of the process's CPU (see the README).
  */
 export interface BuildColumns<B extends JoinElement, X> {
   readonly keep: (b: B) => X
@@ -86,8 +87,8 @@ export interface JoinState<P, X = undefined> {
   readonly joined: Set<string>
   /**
    * the same probes sorted by time, as columns from `joinedFirst` on: forgetting is dropping
-   * a prefix. (Scanning the whole set at every forget slot of a key was a fifth of the join's
-   * time: ~70 ids per user, 360 slots an hour, measured in a replay's profile.)
+   * a prefix. (Scanning the whole set at every forget slot of a key, ~70 ids per user and
+   * 360 slots an hour, was the join's largest line in a replay's profile: 372 of 7 300 ms.)
    */
   joinedTimes: Array<number>
   joinedIds: Array<string>
@@ -126,7 +127,7 @@ const FORGET = 2
  * held is decided exactly, against the watermark, when matching, and a probe is remembered at
  * least for the retention. So the slot is a twelfth of the shorter of the two (at most 5
  * minutes, at least a second): state lingers at most that long past its time, ~8 % more held
- * clicks in a steady state, for a twelfth of the timers a fixed 10 s slot fired with a window
+ * clicks in a steady state, for a thirtieth of the firings of a fixed 10 s slot with a window
  * of an hour. Measured (a replay of the bench's 1 M events, attribution alone, CPU of every
  * thread): 10 s slots 5.45–6.77 s, 60 s 4.62–5.73 s, 300 s 4.52–5.03 s.
  */
