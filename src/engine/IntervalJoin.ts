@@ -204,34 +204,25 @@ export const make = <B extends JoinElement, P extends JoinElement, X = undefined
 
   const hold = (state: State, b: B, ctx: OperatorContext<JoinOutput<B, P>>): void => {
     const { times, ids, matchKeys, kept } = state
-    const n = times.length
     const ts = b.ts, kept1 = columns.keep(b)
-    if (n === state.first || times[n - 1]! < ts) {
-      // the usual case: newer than all
-      times.push(ts)
-      ids.push(b.id)
-      matchKeys.push(b.matchKey)
-      kept.push(kept1)
-    } else {
-      // sorted in by (ts, id): moved up one place from the end
-      let i = n
-      times.push(ts)
-      ids.push(b.id)
-      matchKeys.push(b.matchKey)
-      kept.push(kept1)
-      const first = state.first
-      while (i > first && (ts < times[i - 1]! || (ts === times[i - 1] && b.id < ids[i - 1]!))) {
-        times[i] = times[i - 1]!
-        ids[i] = ids[i - 1]!
-        matchKeys[i] = matchKeys[i - 1]!
-        kept[i] = kept[i - 1]!
-        i--
-      }
-      times[i] = ts
-      ids[i] = b.id
-      matchKeys[i] = b.matchKey
-      kept[i] = kept1
+    let i = times.length
+    times.push(ts)
+    ids.push(b.id)
+    matchKeys.push(b.matchKey)
+    kept.push(kept1)
+    // usually the newest; an older one is sorted in by (ts, id), moved up from the end
+    const first = state.first
+    while (i > first && (ts < times[i - 1]! || (ts === times[i - 1] && b.id < ids[i - 1]!))) {
+      times[i] = times[i - 1]!
+      ids[i] = ids[i - 1]!
+      matchKeys[i] = matchKeys[i - 1]!
+      kept[i] = kept[i - 1]!
+      i--
     }
+    times[i] = ts
+    ids[i] = b.id
+    matchKeys[i] = b.matchKey
+    kept[i] = kept1
     // one cleanup timer per key, for its oldest build: an older one than that held moves it earlier
     const slot = slotAfter(ts + beforeMs + 1)
     if (slot < state.cleanupSlot || state.cleanupSlot === -Infinity) {
@@ -240,9 +231,11 @@ export const make = <B extends JoinElement, P extends JoinElement, X = undefined
     }
   }
 
-  /** Drops the held builds before index `n` (cleanup). */
-  const dropBefore = (state: State, n: number): void => {
+  /** Drops the held builds with ts + before below `t` (as `forget` does the joined probes). */
+  const cleanUp = (state: State, t: number): void => {
     const length = state.times.length
+    let n = state.first
+    while (n < length && state.times[n]! + beforeMs < t) n++
     if (n === length) {
       state.times.length = 0
       state.ids.length = 0
@@ -357,10 +350,7 @@ export const make = <B extends JoinElement, P extends JoinElement, X = undefined
           remember(state, p, ctx)
         })
       } else if (timer.namespace === CLEANUP) {
-        const times = state.times
-        let n = state.first
-        while (n < times.length && times[n]! + beforeMs < t) n++
-        dropBefore(state, n)
+        cleanUp(state, t)
         // the key's timer (not one it replaced by an earlier one) registers the next, for the oldest left
         if (t === state.cleanupSlot) {
           state.cleanupSlot = -Infinity
